@@ -1,0 +1,52 @@
+"""Shared by the benchmarks: describe the machine and append a result table to BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
+    return f"{cpu}, {os.cpu_count()} cores{gpu}; torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def append(title: str, table: str, notes: str = "") -> None:
+    """Append one result section: title, date, machine, the command that produced it, the table."""
+    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0]), *sys.argv[1:]])
+    section = (
+        f"\n## {title}\n\n"
+        f"- date: {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}\n"
+        f"- machine: {machine()}\n"
+        f"- command: `{command}`\n\n"
+        f"{table}\n"
+    )
+    if notes:
+        section += f"\n{notes}\n"
+    if not BENCHMARKS_MD.exists():
+        BENCHMARKS_MD.write_text("# Benchmarks\n\nEach section is appended by a script in bench/; rerun its command to reproduce.\n")
+    with BENCHMARKS_MD.open("a") as f:
+        f.write(section)
+    print(section)

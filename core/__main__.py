@@ -1,0 +1,261 @@
+"""The command line: python -m core {dann,runs,data} ...
+
+Problems a user can fix (missing data, a bad expression, a corrupt run) print one line on stderr
+and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from core.errors import UserError
+
+
+def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
+    from core.dann.config import VARIANTS, DANNConfig
+    from core.dann.schedules import SCHEDULE_KINDS, LambdaSchedule, LrSchedule
+
+    d, s, lr = DANNConfig(), LambdaSchedule(), LrSchedule()
+    p = sub.add_parser(
+        "dann",
+        help="train a domain-adversarial network (or find the stored run of the same config)",
+        description=(
+            "Train DANN from a labelled source domain to an unlabelled target domain and store the run "
+            "(per-epoch metrics, feature snapshots, weights) under checkpoints/. A config that was "
+            "already trained is loaded, not retrained. Domains: mnist, usps, mnistm, or folder:PATH "
+            "(an ImageFolder; a folder with a single class subfolder, like the course's test_data/0/, "
+            "is unlabelled)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("domains and variant")
+    g.add_argument("--source", default=d.source, help="labelled source domain")
+    g.add_argument("--target", default=d.target, help="target domain (labels used for evaluation only)")
+    g.add_argument("--variant", default=d.variant, choices=list(VARIANTS),
+                   help="; ".join(f"{k}: {v}" for k, v in VARIANTS.items()))  # fmt: skip
+    g.add_argument("--model", default="", choices=["", "digit", "course"],
+                   help="network: digit (DANN paper, 3x28x28) or course (HW net, 1x32x32); empty picks "
+                        "digit for digit domains and course for folders")  # fmt: skip
+    g.add_argument("--source-edges", action="store_true",
+                   help="apply the course's source transform (grayscale, then Canny edges)")  # fmt: skip
+    g = p.add_argument_group("lambda schedule: lambda(p) for training progress p in [0, 1]")
+    g.add_argument("--schedule", default=s.kind, choices=list(SCHEDULE_KINDS),
+                   help="; ".join(f"{k}: {v}" for k, v in SCHEDULE_KINDS.items()))  # fmt: skip
+    g.add_argument("--lambda-value", type=float, default=s.value,
+                   help="constant: lambda; dann/log: scale; linear/step: final value")  # fmt: skip
+    g.add_argument("--gamma", type=float, default=s.gamma, help="dann: steepness gamma")
+    g.add_argument("--lambda-start", type=float, default=s.start, help="linear/step: value at the start")
+    g.add_argument("--ramp-end", type=float, default=s.ramp_end, help="linear: p where the ramp ends")
+    g.add_argument("--step-at", type=float, default=s.step_at, help="step: p where lambda jumps")
+    g.add_argument("--expr", default="",
+                   help='expr: an expression in p, e.g. "2/(1+exp(-10*p))-1" (numbers, p, + - * / **, '
+                        "exp, log, sqrt, sin, cos, tanh, sigmoid, abs, min, max, clip)")  # fmt: skip
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=d.epochs, help="number of epochs")
+    g.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch,
+                   help="optimizer steps per epoch; 0: one pass over the larger training set")  # fmt: skip
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="images per domain per step")
+    g.add_argument("--lr", type=float, default=lr.lr0, help="initial learning rate mu0")
+    g.add_argument("--lr-alpha", type=float, default=lr.alpha, help="lr annealing mu0/(1+alpha p)^beta; 0: constant")
+    g.add_argument("--lr-beta", type=float, default=lr.beta, help="lr annealing exponent beta")
+    g.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="SGD weight decay")
+    g.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation and batch order")
+    g = p.add_argument_group("pseudo-labels (variant dann_pseudo)")
+    g.add_argument("--pseudo-threshold", type=float, default=d.pseudo_threshold,
+                   help="teacher confidence needed to use a target pseudo-label")  # fmt: skip
+    g.add_argument("--teacher-decay", type=float, default=d.teacher_decay, help="EMA decay of the teacher per step")
+    g.add_argument("--pseudo-weight", type=float, default=d.pseudo_weight, help="weight of the pseudo-label loss")
+    g = p.add_argument_group("snapshots and output")
+    g.add_argument("--snapshot-size", type=int, default=d.snapshot_size,
+                   help="items per domain in the fixed feature sample stored every epoch")  # fmt: skip
+    g.add_argument("--snapshot-dims", type=int, default=d.snapshot_dims,
+                   help="principal components kept per snapshot (0: all)")  # fmt: skip
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    g.add_argument("--checkpoints", default=None, help="run store folder (default: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR)")
+    g.add_argument("--retrain", action="store_true", help="train even when this config is stored")
+    g.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
+    g.add_argument("--json", action="store_true", help="print one line of JSON (final accuracies, run id, seconds)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    p.set_defaults(func=_cmd_dann)
+
+
+def _config_from_args(a: argparse.Namespace):
+    from core.dann.config import DANNConfig
+    from core.dann.schedules import LambdaSchedule, LrSchedule
+
+    if a.schedule == "expr" and not a.expr:
+        raise UserError('--schedule expr needs --expr "<expression in p>"')
+    schedule = LambdaSchedule(
+        kind=a.schedule, value=a.lambda_value, gamma=a.gamma, start=a.lambda_start,
+        ramp_end=a.ramp_end, step_at=a.step_at, expr=a.expr,
+    )  # fmt: skip
+    return DANNConfig(
+        source=a.source, target=a.target, variant=a.variant, schedule=schedule,
+        lr=LrSchedule(lr0=a.lr, alpha=a.lr_alpha, beta=a.lr_beta), model=a.model, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch,
+        batch_size=a.batch_size, momentum=a.momentum, weight_decay=a.weight_decay, seed=a.seed,
+        source_edges=a.source_edges, pseudo_threshold=a.pseudo_threshold, teacher_decay=a.teacher_decay,
+        pseudo_weight=a.pseudo_weight, snapshot_size=a.snapshot_size, snapshot_dims=a.snapshot_dims,
+    )  # fmt: skip
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 100 else f"{v:.0f}"
+    return str(v)
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    cols = [c for c in columns if any(c in r for r in rows)]
+    cells = [[_fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+METRIC_COLUMNS = [
+    "epoch", "source_acc", "target_acc", "domain_acc", "class_loss", "domain_loss",
+    "pseudo_rate", "pseudo_acc", "lambda", "lr", "seconds",
+]  # fmt: skip
+
+
+def _cmd_dann(a: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.dann.run import run_dann
+    from core.runs import RunStore
+
+    config = _config_from_args(a)
+    store = RunStore(a.checkpoints)
+    bar = None
+
+    def on_step(step: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="step", desc=f"{config.variant} {config.source}->{config.target}",
+                       file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+        bar.update(step - bar.n)
+
+    t0 = time.perf_counter()
+    try:
+        outcome = run_dann(
+            config, store, retrain=a.retrain, device=a.device, download=not a.no_download,
+            on_step=None if a.quiet or a.json else on_step,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    info, rows = outcome.info, outcome.metrics
+    last = rows[-1] if rows else {}
+    if a.json:
+        print(json.dumps({
+            "run_id": info.run_id, "status": info.status, "trained_now": outcome.trained,
+            "epochs": info.epochs_done, "source_acc": last.get("source_acc"), "target_acc": last.get("target_acc"),
+            "domain_acc": last.get("domain_acc"), "seconds": round(seconds, 2),
+            "train_seconds": round(sum(r.get("seconds", 0.0) for r in rows), 2), "path": str(info.path),
+        }))  # fmt: skip
+        return 0
+    if not a.quiet:
+        how = "trained" if outcome.trained else "found stored run (use --retrain to train again)"
+        print(f"{info.run_id}: {how}; {info.path}")
+        for side in ("source", "target"):
+            for note in info.extra.get(side, {}).get("notes", []):
+                print(f"  note ({side}): {note}")
+        print(_table(rows, METRIC_COLUMNS))
+    return 0
+
+
+def _cmd_runs(a: argparse.Namespace) -> int:
+    from core.runs import RunStore
+
+    store = RunStore(a.checkpoints)
+    if a.action == "list":
+        runs = store.list()
+        rows = []
+        for r in runs:
+            last = (store.metrics(r.run_id) or [{}])[-1]
+            cfg = r.config
+            rows.append({
+                "run": r.run_id, "status": r.status, "epochs": f"{r.epochs_done}/{r.epochs_planned}",
+                "pair": f"{cfg.get('source')}->{cfg.get('target')}", "variant": cfg.get("variant"),
+                "schedule": (cfg.get("schedule") or {}).get("kind", "-"), "target_acc": last.get("target_acc"),
+                "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
+            })  # fmt: skip
+        if a.json:
+            print(json.dumps(rows))
+        elif rows:
+            print(_table(rows, list(rows[0])))
+        else:
+            print(f"no runs in {store.root}")
+        for path, why in store.broken():
+            print(f"unreadable: {path}: {why}", file=sys.stderr)
+        return 0
+    if a.action == "show":
+        for run_id in a.run_ids:
+            info = store.get(run_id)
+            if a.json:
+                print(json.dumps({"run_id": info.run_id, "status": info.status, "kind": info.kind,
+                                  "config": info.config, "extra": info.extra, "metrics": store.metrics(run_id)}))  # fmt: skip
+                continue
+            print(f"{info.run_id} ({info.kind}, {info.status}, {info.epochs_done}/{info.epochs_planned} epochs) {info.path}")
+            print(json.dumps(info.config, indent=2))
+            if info.error:
+                print(f"error: {info.error}")
+            print(_table(store.metrics(run_id), METRIC_COLUMNS))
+        return 0
+    for run_id in a.run_ids:
+        store.delete(run_id)
+        print(f"deleted {run_id}")
+    return 0
+
+
+def _cmd_data(a: argparse.Namespace) -> int:
+    from core.data import dataset_status
+    from core.paths import cache_dir, data_dir
+
+    print(f"data directory: {data_dir().resolve()} (read-only)\ncache directory: {cache_dir()}")
+    for s in dataset_status():
+        print(f"{'ok ' if s.available else 'MISSING'} {s.name}: {s.where}\n        {s.detail}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Transfer Explorer's engine from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_dann_parser(sub)
+    r = sub.add_parser("runs", help="list, show or delete stored runs")
+    r.add_argument("action", choices=["list", "show", "delete"])
+    r.add_argument("run_ids", nargs="*", help="run ids (show, delete)")
+    r.add_argument("--checkpoints", default=None, help="run store folder")
+    r.add_argument("--json", action="store_true", help="machine-readable output")
+    r.set_defaults(func=_cmd_runs)
+    dp = sub.add_parser("data", help="which datasets are at hand and where")
+    dp.set_defaults(func=_cmd_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "action", None) in ("show", "delete") and not args.run_ids:
+        parser.error(f"runs {args.action} needs at least one run id")
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished epochs are kept, the run is marked incomplete", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

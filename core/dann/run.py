@@ -1,0 +1,134 @@
+"""Train a DANN config into the run store, or find it there already trained.
+
+Layout of a DANN run folder (see core/runs.py for run.json and metrics.json):
+    snapshots/index.safetensors       source_ids, target_ids, labels (-1: unknown), domain (0/1)
+    snapshots/epoch_NNNN.safetensors  features (float16, leading principal components),
+                                      predictions (uint8), domain_prob (float16)
+    weights.safetensors               the network after the last finished epoch, plus each domain's
+                                      normalisation statistics (domain_stats.<source|target>.features.*)
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from core.dann.config import DANNConfig
+from core.dann.trainer import DANNTrainer, EpochResult, StepCallback, TrainingCancelled
+from core.data import Domain
+from core.device import describe_device
+from core.runs import RunInfo, RunStore, RunWriter
+
+KIND = "dann"
+INDEX_FILE = "snapshots/index.safetensors"
+WEIGHTS_FILE = "weights.safetensors"
+
+
+def snapshot_file(epoch: int) -> str:
+    return f"snapshots/epoch_{epoch:04d}.safetensors"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """The run's record, whether it was trained now, and the per-epoch metric rows."""
+
+    info: RunInfo
+    trained: bool
+    metrics: list[dict]
+
+
+def _domain_facts(d: Domain) -> dict:
+    return {
+        "spec": d.spec,
+        "name": d.name,
+        "train_items": len(d.train_images),
+        "eval_items": len(d.eval_images),
+        "labelled_eval": d.eval_labels is not None,
+        "transductive": d.transductive,
+        "notes": list(d.notes),
+    }
+
+
+def _write_epoch(writer: RunWriter, trainer: DANNTrainer, result: EpochResult) -> None:
+    snap = result.snapshot
+    writer.write_tensors(
+        snapshot_file(result.epoch),
+        {"features": snap.features, "predictions": snap.predictions, "domain_prob": snap.domain_prob},
+        {"epoch": str(result.epoch), "explained_variance": f"{snap.explained_variance:.6f}"},
+    )
+    if result.epoch > 0:
+        weights = dict(trainer.model.state_dict())
+        for domain, stats in trainer.domain_stats.items():
+            weights |= {f"domain_stats.{domain}.features.{k}": v for k, v in stats.items()}
+        writer.write_tensors(WEIGHTS_FILE, weights, {"epoch": str(result.epoch)})
+    writer.add_epoch(result.metrics, epochs_done=result.epoch)
+
+
+def train_epochs(
+    config: DANNConfig,
+    store: RunStore,
+    *,
+    device: torch.device | str = "auto",
+    domains: tuple[Domain, Domain] | None = None,
+    on_step: StepCallback | None = None,
+    on_start: Callable[[DANNTrainer], None] | None = None,
+    download: bool = True,
+) -> Iterator[EpochResult]:
+    """Train `config` from scratch into the store, yielding each epoch once it is stored.
+
+    The run is marked complete at the end, "cancelled" when a step callback raises
+    TrainingCancelled (finished epochs stay), and "failed" with the message on any other error.
+    """
+    trainer = DANNTrainer(config, device=device, domains=domains, on_step=on_step, download=download)
+    if on_start is not None:
+        on_start(trainer)
+    writer = store.create(
+        config.run_id(),
+        KIND,
+        config.to_dict(),
+        epochs_planned=config.epochs,
+        extra={
+            "device": describe_device(trainer.device),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "source": _domain_facts(trainer.source),
+            "target": _domain_facts(trainer.target),
+            "feature_dim": trainer.model.feature_dim,
+            "steps_per_epoch": trainer.steps_per_epoch,
+        },
+    )
+    idx = trainer.snapshot_index
+    writer.write_tensors(
+        INDEX_FILE,
+        {"source_ids": idx.source_ids, "target_ids": idx.target_ids, "labels": idx.labels, "domain": idx.domain},
+    )
+    try:
+        for result in trainer.epochs():
+            _write_epoch(writer, trainer, result)
+            yield result
+    except TrainingCancelled:
+        writer.finish("cancelled")
+        return
+    except GeneratorExit:
+        writer.finish("cancelled")
+        raise
+    except BaseException as exc:
+        writer.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    writer.finish("complete")
+
+
+def run_dann(config: DANNConfig, store: RunStore | None = None, *, retrain: bool = False, **kwargs) -> RunOutcome:
+    """The stored run for `config` when one finished, else train it now (kwargs: train_epochs')."""
+    store = store or RunStore()
+    run_id = config.run_id()
+    if not retrain:
+        found = store.find(run_id)
+        if found is not None:
+            return RunOutcome(found, trained=False, metrics=store.metrics(run_id))
+    for _ in train_epochs(config, store, **kwargs):
+        pass
+    return RunOutcome(store.get(run_id), trained=True, metrics=store.metrics(run_id))

@@ -1,0 +1,341 @@
+"""The DANN training loop: one generator that yields a result per epoch.
+
+The same loop serves the CLI, the app's background jobs and the tests. Datasets sit on the device
+as uint8 tensors and batches are gathered by index, so there is no DataLoader, no per-image
+transform and no worker process on the hot path.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from core.dann.config import DANNConfig
+from core.data import Domain, InputSpec, load_domain
+from core.device import pick_device, seed_everything
+from core.errors import UserError
+from core.models import DANNNet, build_model
+from core.models.domain_stats import Stats, estimate_statistics, using_statistics
+
+# Snapshot items are drawn with a seed of their own, so runs that differ only in their training
+# seed (or schedule) show the same points and can be compared side by side.
+SNAPSHOT_SEED = 0
+EVAL_BATCH = 1024
+STATS_ITEMS = 4096  # training images per domain that its normalisation statistics are estimated on
+
+StepCallback = Callable[[int, int], None]
+
+
+class TrainingCancelled(Exception):
+    """Raised by a step callback to stop training; finished epochs stay stored."""
+
+
+@dataclass(frozen=True)
+class SnapshotIndex:
+    """Which items the feature snapshots show: the same ids before training and every epoch.
+
+    Ids index the source and target evaluation splits; `labels` is -1 where a domain has none.
+    Rows are all source items first, then all target items (`domain` 0 and 1).
+    """
+
+    source_ids: torch.Tensor
+    target_ids: torch.Tensor
+    labels: torch.Tensor
+    domain: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Features of the snapshot items at one epoch, compact: the leading principal components
+    (float16), the label prediction and the domain classifier's target probability per item."""
+
+    features: torch.Tensor
+    predictions: torch.Tensor
+    domain_prob: torch.Tensor
+    explained_variance: float
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """Epoch 0 is the untrained network; epoch k the state after k passes."""
+
+    epoch: int
+    metrics: dict[str, float | int | None]
+    snapshot: Snapshot
+
+
+def class_balanced_sample(labels: torch.Tensor | None, count: int, n: int, seed: int) -> torch.Tensor:
+    """`count` item ids out of `n`: equally many per class when labels exist, uniform otherwise."""
+    g = torch.Generator().manual_seed(seed)
+    if labels is None:
+        return torch.randperm(n, generator=g)[: min(count, n)].sort().values
+    classes = labels.unique()
+    per_class = max(1, count // len(classes))
+    picked = []
+    for c in classes:
+        members = (labels == c).nonzero().squeeze(1)
+        picked.append(members[torch.randperm(len(members), generator=g)[:per_class]])
+    return torch.cat(picked).sort().values
+
+
+def principal_components(x: torch.Tensor, dims: int) -> tuple[torch.Tensor, float]:
+    """Project centred rows onto their `dims` leading principal components.
+
+    Returns the projections and the fraction of variance they keep. dims = 0 keeps every
+    dimension unprojected (fraction 1.0).
+    """
+    x = x.double()
+    if dims == 0 or dims >= min(x.shape):
+        return x.float(), 1.0
+    centred = x - x.mean(0, keepdim=True)
+    u, s, _ = torch.linalg.svd(centred, full_matrices=False)
+    total = float((s**2).sum())
+    kept = float((s[:dims] ** 2).sum()) / total if total > 0 else 1.0
+    return (u[:, :dims] * s[:dims]).float(), kept
+
+
+class DANNTrainer:
+    """Build once from a config, then iterate `epochs()`.
+
+    `domains` lets callers (tests, the app) hand in already-loaded domains; otherwise they are
+    loaded from the data directory. `on_step(step, total)` is called after every optimizer
+    step; it may raise `TrainingCancelled` to stop.
+    """
+
+    def __init__(
+        self,
+        config: DANNConfig,
+        *,
+        device: torch.device | str = "auto",
+        domains: tuple[Domain, Domain] | None = None,
+        on_step: StepCallback | None = None,
+        download: bool = True,
+    ):
+        self.config = config
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.on_step = on_step
+        self.generator = seed_everything(config.seed)
+        model = build_model(config.model, num_classes=10)
+        spec = model.input_spec
+        if domains is None:
+            domains = (
+                load_domain(config.source, spec, edges=config.source_edges, download=download),
+                load_domain(config.target, spec, download=download),
+            )
+        self.source, self.target = domains
+        self._check_domains(spec)
+        if len(self.source.classes) != 10:
+            model = build_model(config.model, num_classes=len(self.source.classes))
+        self.model: DANNNet = model.to(self.device, memory_format=torch.channels_last)
+        self.teacher: DANNNet | None = None
+        if config.variant == "dann_pseudo":
+            self.teacher = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=config.lr.lr0, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+        self.autocast = self.device.type == "cuda"
+        self._to_device()
+        self.snapshot_index = self._snapshot_index()
+        self.stats_ids = [
+            torch.randperm(len(d.train_images), generator=torch.Generator().manual_seed(SNAPSHOT_SEED))[:STATS_ITEMS]
+            for d in (self.source, self.target)
+        ]
+        self.domain_stats: dict[str, Stats] = {}
+        one_pass = max(len(self.source.train_images), len(self.target.train_images)) // config.batch_size
+        self.steps_per_epoch = config.steps_per_epoch or one_pass
+        if self.steps_per_epoch == 0:
+            raise UserError(
+                f"batch size {config.batch_size} is larger than both training sets "
+                f"({len(self.source.train_images)} source, {len(self.target.train_images)} target images)"
+            )
+        self.total_steps = self.steps_per_epoch * config.epochs
+
+    def _check_domains(self, spec: InputSpec) -> None:
+        src, tgt, variant = self.source, self.target, self.config.variant
+        if src.train_labels is None:
+            raise UserError(f"source domain {src.spec!r} has no labels; a source must be labelled")
+        if variant == "target_only" and tgt.train_labels is None:
+            raise UserError(f"variant 'target_only' trains on target labels, but {tgt.spec!r} has none")
+        if tgt.eval_labels is not None and tgt.classes and tgt.classes != src.classes:
+            raise UserError(f"source classes {src.classes} and target classes {tgt.classes} differ")
+        expected = (spec.channels, spec.size, spec.size)
+        for d in (src, tgt):
+            if tuple(d.train_images.shape[1:]) != expected:
+                raise UserError(f"domain {d.spec!r} has images of shape {tuple(d.train_images.shape[1:])}, expected {expected}")
+
+    def _to_device(self) -> None:
+        dev = self.device
+        for d in (self.source, self.target):
+            d.train_images = d.train_images.to(dev)
+            d.eval_images = d.eval_images.to(dev)
+            if d.train_labels is not None:
+                d.train_labels = d.train_labels.to(dev)
+            if d.eval_labels is not None:
+                d.eval_labels = d.eval_labels.to(dev)
+
+    def _snapshot_index(self) -> SnapshotIndex:
+        n = self.config.snapshot_size
+        parts = []
+        for d in (self.source, self.target):
+            labels = d.eval_labels.cpu() if d.eval_labels is not None else None
+            ids = class_balanced_sample(labels, n, len(d.eval_images), SNAPSHOT_SEED)
+            lab = labels[ids] if labels is not None else torch.full((len(ids),), -1, dtype=torch.long)
+            parts.append((ids, lab))
+        (sid, slab), (tid, tlab) = parts
+        domain = torch.cat([torch.zeros(len(sid), dtype=torch.uint8), torch.ones(len(tid), dtype=torch.uint8)])
+        return SnapshotIndex(sid, tid, torch.cat([slab, tlab]), domain)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.prepare(x).contiguous(memory_format=torch.channels_last)
+
+    @torch.no_grad()
+    def _features(self, images: torch.Tensor) -> torch.Tensor:
+        out = []
+        for i in range(0, len(images), EVAL_BATCH):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                out.append(self.model.features(self._prepare(images[i : i + EVAL_BATCH])).float())
+        return torch.cat(out) if out else torch.empty(0, self.model.feature_dim, device=self.device)
+
+    @torch.no_grad()
+    def _accuracy(self, images: torch.Tensor, labels: torch.Tensor | None) -> float | None:
+        if labels is None:
+            return None
+        correct = 0
+        for i in range(0, len(images), EVAL_BATCH):
+            feats = self._features(images[i : i + EVAL_BATCH])
+            correct += int((self.model.classify(feats).argmax(1) == labels[i : i + EVAL_BATCH]).sum())
+        return correct / len(images)
+
+    def _estimate_domain_stats(self) -> dict[str, Stats]:
+        stats = {}
+        for name, domain, ids in zip(("source", "target"), (self.source, self.target), self.stats_ids):
+            images = domain.train_images[ids.to(self.device)]
+            batches = (self._prepare(images[i : i + EVAL_BATCH]) for i in range(0, len(images), EVAL_BATCH))
+            stats[name] = estimate_statistics(self.model.features, batches)
+        return stats
+
+    @torch.no_grad()
+    def _evaluate(self) -> tuple[dict[str, float | None], Snapshot]:
+        """Accuracies and the snapshot, each domain normalised with its own statistics."""
+        self.model.eval()
+        self.domain_stats = self._estimate_domain_stats()
+        idx = self.snapshot_index
+        feats, metrics = [], {}
+        for name, domain, ids in (("source", self.source, idx.source_ids), ("target", self.target, idx.target_ids)):
+            with using_statistics(self.model.features, self.domain_stats[name]):
+                feats.append(self._features(domain.eval_images[ids.to(self.device)]))
+                metrics[f"{name}_acc"] = self._accuracy(domain.eval_images, domain.eval_labels)
+        feats = torch.cat(feats)
+        preds = self.model.classify(feats).argmax(1)
+        domain_prob = torch.sigmoid(self.model.domain_head(feats).squeeze(1).float())
+        is_target = idx.domain.to(self.device).bool()
+        metrics["domain_acc"] = float(((domain_prob > 0.5) == is_target).float().mean())
+        projected, kept = principal_components(feats.cpu(), self.config.snapshot_dims)
+        snapshot = Snapshot(
+            features=projected.half(),
+            predictions=preds.cpu().to(torch.uint8),
+            domain_prob=domain_prob.cpu().half(),
+            explained_variance=kept,
+        )
+        self.model.train()
+        return metrics, snapshot
+
+    def _train_epoch(self, epoch: int) -> dict[str, float | None]:
+        cfg, dev, bs = self.config, self.device, self.config.batch_size
+        labelled = self.target if cfg.variant == "target_only" else self.source
+        n_lab, n_tgt = len(labelled.train_images), len(self.target.train_images)
+        lab_order = _cycled_permutation(n_lab, self.steps_per_epoch * bs, self.generator).to(dev)
+        tgt_order = _cycled_permutation(n_tgt, self.steps_per_epoch * bs, self.generator).to(dev)
+        domain_y = torch.cat([torch.zeros(bs, device=dev), torch.ones(bs, device=dev)])
+        sums = torch.zeros(5, device=dev)  # class loss, domain loss, pseudo loss, pseudo rate, pseudo hits
+        pseudo_known = self.teacher is not None and self.target.train_labels is not None
+        lam = lr = 0.0
+        for i in range(self.steps_per_epoch):
+            step = epoch * self.steps_per_epoch + i
+            p = step / self.total_steps
+            lam = cfg.schedule(p) if cfg.adversarial else 0.0
+            lr = cfg.lr(p)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            li, ti = lab_order[i * bs : (i + 1) * bs], tgt_order[i * bs : (i + 1) * bs]
+            x_lab, x_tgt = self._prepare(labelled.train_images[li]), self._prepare(self.target.train_images[ti])
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.autocast):
+                # One batch per domain, so normalisation layers see each domain's own statistics.
+                feats = torch.cat([self.model.features(x_lab), self.model.features(x_tgt)])
+                class_loss = F.cross_entropy(self.model.classify(feats[:bs]), labelled.train_labels[li])
+                domain_loss = F.binary_cross_entropy_with_logits(
+                    self.model.discriminate(feats, lam).float(), domain_y
+                )
+                loss = class_loss + domain_loss
+                if self.teacher is not None:
+                    with torch.no_grad():
+                        conf, pseudo = torch.softmax(self.teacher(x_tgt).float(), 1).max(1)
+                        keep = conf >= cfg.pseudo_threshold
+                    per_item = F.cross_entropy(self.model.classify(feats[bs:]).float(), pseudo, reduction="none")
+                    pseudo_loss = (per_item * keep).sum() / keep.sum().clamp(min=1)
+                    loss = loss + cfg.pseudo_weight * pseudo_loss
+                    sums[2] += pseudo_loss.detach()
+                    sums[3] += keep.float().mean()
+                    if pseudo_known:
+                        hits = ((pseudo == self.target.train_labels[ti]) & keep).sum()
+                        sums[4] += hits / keep.sum().clamp(min=1)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if self.teacher is not None:
+                _ema_update(self.teacher, self.model, cfg.teacher_decay)
+            sums[0] += class_loss.detach()
+            sums[1] += domain_loss.detach()
+            if self.on_step is not None:
+                self.on_step(step + 1, self.total_steps)
+        means = (sums / self.steps_per_epoch).tolist()
+        metrics: dict[str, float | None] = {"class_loss": means[0], "domain_loss": means[1], "lambda": lam, "lr": lr}
+        if self.teacher is not None:
+            metrics |= {"pseudo_loss": means[2], "pseudo_rate": means[3]}
+            metrics["pseudo_acc"] = means[4] if pseudo_known else None
+        return metrics
+
+    def epochs(self) -> Iterator[EpochResult]:
+        """Yield epoch 0 (untrained), then one result per finished epoch."""
+        t0 = time.perf_counter()
+        metrics, snapshot = self._evaluate()
+        yield EpochResult(0, {"epoch": 0, **metrics, "seconds": time.perf_counter() - t0}, snapshot)
+        for epoch in range(self.config.epochs):
+            t0 = time.perf_counter()
+            train_metrics = self._train_epoch(epoch)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            train_seconds = time.perf_counter() - t0
+            metrics, snapshot = self._evaluate()
+            images = 2 * self.steps_per_epoch * self.config.batch_size
+            yield EpochResult(
+                epoch + 1,
+                {
+                    "epoch": epoch + 1,
+                    **metrics,
+                    **train_metrics,
+                    "seconds": time.perf_counter() - t0,
+                    "images_per_second": images / train_seconds,
+                },
+                snapshot,
+            )
+
+
+def _cycled_permutation(n: int, length: int, generator: torch.Generator) -> torch.Tensor:
+    """`length` indices into range(n): fresh shuffles back to back, so a small set repeats
+    evenly when the other domain is larger."""
+    reps = -(-length // n)
+    return torch.cat([torch.randperm(n, generator=generator) for _ in range(reps)])[:length]
+
+
+@torch.no_grad()
+def _ema_update(teacher: torch.nn.Module, student: torch.nn.Module, decay: float) -> None:
+    for t, s in zip(teacher.parameters(), student.parameters()):
+        t.lerp_(s, 1.0 - decay)
+    for t, s in zip(teacher.buffers(), student.buffers()):
+        t.copy_(s)

@@ -1,0 +1,128 @@
+"""USPS in torchvision's LIBSVM format (usps.bz2 train, usps.t.bz2 test), 16x16 grey digits.
+
+Only the test split is commonly at hand offline (the shared data has just usps.t.bz2), and in
+domain adaptation USPS is usually the target, whose labels training never sees. So one split alone
+is enough: it serves as both the unlabelled training target and the evaluation set (transductive),
+and no download is attempted while any split is present.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torchvision
+from torchvision.datasets.utils import check_md5, download_url
+
+from core.data.source import DIGIT_CLASSES, DatasetStatus, NativeSplits, Source
+from core.errors import UserError
+from core.paths import cache_dir, data_dir
+
+SPLITS = ("train", "test")
+
+
+def data_folder() -> Path:
+    return data_dir() / "USPS"
+
+
+def download_folder() -> Path:
+    return cache_dir() / "USPS"
+
+
+def file_name(split: str) -> str:
+    return torchvision.datasets.USPS.split_list[split][1]
+
+
+def _present() -> dict[str, Path]:
+    """Split -> file: the user's copy, else an earlier complete download into the cache."""
+    found = {}
+    for split in SPLITS:
+        url, name, md5 = torchvision.datasets.USPS.split_list[split]
+        if (data_folder() / name).is_file():
+            found[split] = data_folder() / name
+        elif (download_folder() / name).is_file() and check_md5(download_folder() / name, md5):
+            found[split] = download_folder() / name
+    return found
+
+
+def _expected_names() -> str:
+    return f"{file_name('train')} (train) and/or {file_name('test')} (test)"
+
+
+def _download() -> None:
+    try:
+        for split in SPLITS:
+            url, name, md5 = torchvision.datasets.USPS.split_list[split]
+            download_url(url, download_folder(), name, md5)
+    except (RuntimeError, OSError) as err:
+        raise UserError(
+            f"USPS not found: expected {_expected_names()} in {data_folder()}; downloading into {download_folder()} "
+            f"failed ({err}). Put the LIBSVM files there, or retry with internet access."
+        ) from err
+
+
+def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 16, 16) uint8 images and int64 labels 0..9 from one LIBSVM bz2 file."""
+    expected = "a bzip2 LIBSVM file of lines 'label 1:value ... 256:value', labels 1..10, values in [-1, 1]"
+    split = "train" if path.name == file_name("train") else "test"
+    try:
+        dataset = torchvision.datasets.USPS(root=path.parent, train=split == "train", download=False)
+    except (OSError, EOFError, ValueError, IndexError) as err:
+        raise UserError(f"{path} could not be read: expected {expected} ({err})") from err
+    images, labels = np.asarray(dataset.data), np.asarray(dataset.targets, dtype=np.int64)
+    if len(images) == 0 or len(images) != len(labels) or labels.min() < 0 or labels.max() > 9:
+        raise UserError(f"{path} is malformed: expected {expected}, one digit per line")
+    return images, labels
+
+
+def _transductive_note(found: dict[str, Path]) -> str:
+    [split] = found
+    other = "test" if split == "train" else "train"
+    role = "unlabelled target" if split == "test" else "train and eval set"
+    return (
+        f"{file_name(other)} ({other} split) not found in {data_folder()}: "
+        f"the {split} split serves as the {role} (transductive)"
+    )
+
+
+def locate(download: bool = True) -> Source:
+    """USPS train for training and test for evaluation, or the one split present for both."""
+    found = _present()
+    if not found and download:
+        _download()
+        found = _present()
+    if not found:
+        raise UserError(
+            f"USPS not found: expected {_expected_names()} in {data_folder()} (download disabled). "
+            f"Put the LIBSVM .bz2 files there, or load with download enabled and internet access."
+        )
+    transductive = len(found) == 1
+    notes = [f"read from {', '.join(sorted({str(p.parent) for p in found.values()}))}"]
+    if transductive:
+        notes.append(_transductive_note(found))
+    return Source(
+        kind="usps-libsvm",
+        name="USPS",
+        files=tuple(found.values()),
+        classes=DIGIT_CLASSES,
+        transductive=transductive,
+        notes=tuple(notes),
+        decode=lambda: _decode(found),
+    )
+
+
+def _decode(found: dict[str, Path]) -> NativeSplits:
+    if len(found) == 1:
+        return NativeSplits(*read_split(next(iter(found.values()))))
+    return NativeSplits(*read_split(found["train"]), *read_split(found["test"]))
+
+
+def status() -> DatasetStatus:
+    found = _present()
+    if not found:
+        detail = f"missing: put {_expected_names()} in {data_folder()}, or load with internet access to download"
+        return DatasetStatus("USPS", False, str(data_folder()), detail)
+    where = ", ".join(sorted({str(p.parent) for p in found.values()}))
+    if len(found) == 2:
+        return DatasetStatus("USPS", True, where, "train and test splits found")
+    return DatasetStatus("USPS", True, where, _transductive_note(found))

@@ -1,0 +1,96 @@
+"""The command line end to end, on small generated folders in the course homework's layout."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.__main__ import main
+
+
+@pytest.fixture
+def homework(tmp_path, monkeypatch):
+    """train_data/<class>/*.png (labelled source) and test_data/0/*.png (unlabelled target)."""
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for c in range(10):
+        (tmp_path / "hw" / "train_data" / str(c)).mkdir(parents=True)
+        for i in range(3):
+            img = np.zeros((32, 32, 3), np.uint8)
+            img[4 + 2 * c : 12 + 2 * c, 4:28] = rng.integers(100, 255, 3)
+            Image.fromarray(img).save(tmp_path / "hw" / "train_data" / str(c) / f"{i}.png")
+    (tmp_path / "hw" / "test_data" / "0").mkdir(parents=True)
+    for i in range(20):
+        Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(tmp_path / "hw" / "test_data" / "0" / f"{i}.png")
+    return tmp_path
+
+
+def _args(root, *extra):
+    return [
+        "dann", "--source", f"folder:{root / 'hw' / 'train_data'}", "--target", f"folder:{root / 'hw' / 'test_data'}",
+        "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8", "--snapshot-size", "10",
+        "--checkpoints", str(root / "runs"), "--device", "cpu", "--no-download", *extra,
+    ]  # fmt: skip
+
+
+def test_train_then_find_the_stored_run(homework, capsys):
+    assert main(_args(homework, "--json", "--source-edges")) == 0
+    first = json.loads(capsys.readouterr().out.strip())
+    assert first["trained_now"] and first["status"] == "complete" and first["epochs"] == 1
+    assert first["target_acc"] is None  # the target folder is unlabelled
+    assert 0.0 <= first["source_acc"] <= 1.0 and first["run_id"].startswith("dann-")
+    assert main(_args(homework, "--json", "--source-edges")) == 0
+    again = json.loads(capsys.readouterr().out.strip())
+    assert not again["trained_now"] and again["run_id"] == first["run_id"]
+
+    assert main(["runs", "list", "--checkpoints", str(homework / "runs"), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["run"] == first["run_id"] and row["status"] == "complete"
+    assert main(["runs", "show", first["run_id"], "--checkpoints", str(homework / "runs")]) == 0
+    shown = capsys.readouterr().out
+    assert '"source_edges": true' in shown and "source_acc" in shown
+    assert main(["runs", "delete", first["run_id"], "--checkpoints", str(homework / "runs")]) == 0
+    assert not (homework / "runs" / first["run_id"]).exists()
+
+
+def test_table_and_notes_without_json(homework, capsys):
+    assert main(_args(homework)) == 0
+    out = capsys.readouterr().out
+    assert "trained;" in out
+    header = next(line for line in out.splitlines() if line.strip().startswith("epoch"))
+    assert header.split()[:3] == ["epoch", "source_acc", "target_acc"]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--schedule", "expr", "--expr", "__import__('os')"], "not allowed"),
+        (["--schedule", "expr", "--expr", "log(p)"], "not finite"),
+        (["--schedule", "expr"], "--expr"),
+        (["--variant", "target_only"], "target_only"),
+    ],
+)
+def test_user_errors_print_one_line_and_train_nothing(homework, capsys, extra, message):
+    assert main(_args(homework, *extra)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not any((homework / "runs").glob("dann-*/metrics.json"))
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys):
+    code = main(["dann", "--source", f"folder:{tmp_path / 'nowhere'}", "--checkpoints", str(tmp_path / "runs"), "--no-download"])
+    assert code == 2 and str(tmp_path / "nowhere") in capsys.readouterr().err
+
+
+def test_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["dann", "--help"])
+    text = capsys.readouterr().out
+    for option in ["--source", "--target", "--variant", "--schedule", "--expr", "--lambda-value", "--gamma",
+                   "--lambda-start", "--ramp-end", "--step-at", "--epochs", "--steps-per-epoch", "--batch-size",
+                   "--lr", "--lr-alpha", "--lr-beta", "--momentum", "--weight-decay", "--seed", "--pseudo-threshold",
+                   "--teacher-decay", "--pseudo-weight", "--snapshot-size", "--snapshot-dims", "--device",
+                   "--checkpoints", "--retrain", "--no-download", "--json", "--quiet", "--model", "--source-edges"]:  # fmt: skip
+        assert option in text, option
+    assert "(default: mnistm)" in text and "source_only" in text

@@ -1,0 +1,174 @@
+import pytest
+import torch
+
+from core.dann.config import DANNConfig
+from core.dann.run import INDEX_FILE, WEIGHTS_FILE, run_dann, snapshot_file, train_epochs
+from core.dann.schedules import LambdaSchedule, LrSchedule
+from core.dann.trainer import DANNTrainer, TrainingCancelled, class_balanced_sample, principal_components
+from core.errors import UserError
+from core.runs import RunStore
+from tests.synthetic import make_pair
+
+TINY = dict(source="synthetic-source", target="synthetic-target", epochs=2, steps_per_epoch=6,
+            batch_size=32, snapshot_size=50, snapshot_dims=16)  # fmt: skip
+
+
+def _results(config, **kw):
+    trainer = DANNTrainer(config, device="cpu", domains=make_pair(**kw))
+    return list(trainer.epochs())
+
+
+def _comparable(metrics):
+    return {k: v for k, v in metrics.items() if k not in ("seconds", "images_per_second", "pseudo_acc")}
+
+
+def test_yields_the_untrained_epoch_then_one_per_epoch():
+    results = _results(DANNConfig(**TINY))
+    assert [r.epoch for r in results] == [0, 1, 2]
+    last = results[-1].metrics
+    for key in ("source_acc", "target_acc", "domain_acc", "class_loss", "domain_loss", "lambda", "lr", "seconds"):
+        assert last[key] is not None, key
+    assert 0 < last["lambda"] <= 1 and last["lr"] < 0.01
+    snap = results[-1].snapshot
+    assert snap.features.shape == (100, 16) and snap.features.dtype == torch.float16
+    assert snap.predictions.shape == (100,) and snap.domain_prob.shape == (100,)
+    assert 0 < snap.explained_variance <= 1
+
+
+def test_same_seed_same_numbers_on_cpu():
+    a, b = _results(DANNConfig(**TINY)), _results(DANNConfig(**TINY))
+    for ra, rb in zip(a, b):
+        assert _comparable(ra.metrics) == _comparable(rb.metrics)
+        assert torch.equal(ra.snapshot.features, rb.snapshot.features)
+    c = _results(DANNConfig(**TINY, seed=1))
+    assert _comparable(c[-1].metrics) != _comparable(a[-1].metrics)
+
+
+@pytest.mark.parametrize("variant", ["source_only", "dann", "dann_pseudo"])
+def test_target_labels_are_never_used_for_training(variant):
+    """Removing the target's training labels changes nothing but the pseudo-label diagnostic."""
+    # a threshold just above chance (0.1) so the barely trained teacher hands out pseudo-labels
+    config = DANNConfig(**TINY, variant=variant, pseudo_threshold=0.11, teacher_decay=0.5, lr=LrSchedule(lr0=0.05))
+    with_labels, without = _results(config), _results(config, target_labels=False)
+    for ra, rb in zip(with_labels, without):
+        assert _comparable(ra.metrics) == _comparable(rb.metrics)
+    if variant == "dann_pseudo":
+        assert with_labels[-1].metrics["pseudo_acc"] is not None and without[-1].metrics["pseudo_acc"] is None
+        assert with_labels[-1].metrics["pseudo_rate"] > 0
+
+
+def test_target_only_needs_target_labels():
+    with pytest.raises(UserError, match="target_only"):
+        DANNTrainer(DANNConfig(**TINY, variant="target_only"), device="cpu", domains=make_pair(target_labels=False))
+    assert _results(DANNConfig(**TINY, variant="target_only"))[-1].metrics["target_acc"] is not None
+
+
+def test_source_only_never_moves_the_features_with_the_domain_loss():
+    results = _results(DANNConfig(**TINY, variant="source_only"))
+    assert all(r.metrics.get("lambda", 0.0) == 0.0 for r in results)
+
+
+def test_lambda_follows_the_schedule():
+    config = DANNConfig(**TINY, schedule=LambdaSchedule(kind="constant", value=0.3))
+    assert {r.metrics["lambda"] for r in _results(config)[1:]} == {0.3}
+
+
+def test_training_learns_the_synthetic_task():
+    config = DANNConfig(**{**TINY, "epochs": 3, "steps_per_epoch": 20}, lr=LrSchedule(lr0=0.05))
+    last = _results(config)[-1].metrics
+    assert last["source_acc"] > 0.9
+
+
+def test_snapshot_sample_is_class_balanced_and_independent_of_the_seed():
+    labels = torch.arange(1000) % 10
+    ids = class_balanced_sample(labels, 100, 1000, seed=0)
+    assert torch.bincount(labels[ids]).tolist() == [10] * 10
+    t1 = DANNTrainer(DANNConfig(**TINY), device="cpu", domains=make_pair())
+    t2 = DANNTrainer(DANNConfig(**TINY, seed=5), device="cpu", domains=make_pair())
+    assert torch.equal(t1.snapshot_index.source_ids, t2.snapshot_index.source_ids)
+    assert torch.equal(t1.snapshot_index.target_ids, t2.snapshot_index.target_ids)
+    unlabelled = class_balanced_sample(None, 30, 100, seed=0)
+    assert len(unlabelled) == 30 and len(set(unlabelled.tolist())) == 30
+
+
+def test_principal_components_keep_the_distances_of_low_rank_data():
+    torch.manual_seed(0)
+    x = torch.randn(200, 5) @ torch.randn(5, 40)
+    projected, kept = principal_components(x, 5)
+    assert projected.shape == (200, 5) and kept == pytest.approx(1.0)
+    exact = "donot_use_mm_for_euclid_dist"
+    assert torch.allclose(torch.cdist(projected, projected, compute_mode=exact), torch.cdist(x, x, compute_mode=exact), atol=1e-3)
+    full, kept_all = principal_components(x, 0)
+    assert full.shape == (200, 40) and kept_all == 1.0
+
+
+def test_runs_are_stored_and_found_not_retrained(tmp_path):
+    store, config = RunStore(tmp_path), DANNConfig(**TINY)
+    first = run_dann(config, store, device="cpu", domains=make_pair())
+    assert first.trained and first.info.complete and first.info.epochs_done == 2
+    assert [r["epoch"] for r in first.metrics] == [0, 1, 2]
+    index = store.read_tensors(config.run_id(), INDEX_FILE)
+    assert index["labels"].shape == (100,) and index["domain"].sum() == 50
+    assert store.read_tensors(config.run_id(), snapshot_file(2))["features"].shape == (100, 16)
+    weights = store.read_tensors(config.run_id(), WEIGHTS_FILE)
+    state = set(DANNTrainer(config, device="cpu", domains=make_pair()).model.state_dict())
+    per_domain = {k for k in weights if k.startswith("domain_stats.")}
+    assert set(weights) - per_domain == state
+    assert "domain_stats.target.features.1.running_mean" in per_domain  # each domain's normalisation
+
+    def must_not_train(*_):
+        raise AssertionError("a stored config was retrained")
+
+    again = run_dann(config, store, device="cpu", domains=make_pair(), on_step=must_not_train)
+    assert not again.trained and again.metrics == first.metrics
+
+
+def test_cancelling_keeps_finished_epochs(tmp_path):
+    store, config = RunStore(tmp_path), DANNConfig(**{**TINY, "epochs": 3})
+
+    def cancel_in_second_epoch(step, total):
+        if step == 8:
+            raise TrainingCancelled
+
+    epochs = [r.epoch for r in train_epochs(config, store, device="cpu", domains=make_pair(), on_step=cancel_in_second_epoch)]
+    assert epochs == [0, 1]
+    info = store.get(config.run_id())
+    assert info.status == "cancelled" and info.epochs_done == 1
+    assert len(store.metrics(config.run_id())) == 2
+    store.read_tensors(config.run_id(), snapshot_file(1))
+    assert store.find(config.run_id()) is None  # an unfinished run is trained again when asked
+
+
+def test_a_failing_run_records_its_error(tmp_path):
+    store, config = RunStore(tmp_path), DANNConfig(**TINY)
+
+    def explode(step, total):
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        run_dann(config, store, device="cpu", domains=make_pair(), on_step=explode)
+    info = store.get(config.run_id())
+    assert info.status == "failed" and "disk on fire" in info.error
+
+
+def test_config_hash_depends_only_on_what_matters():
+    base = DANNConfig()
+    assert base.run_id().startswith("dann-") and len(base.run_id()) == 17
+    assert DANNConfig.from_dict(base.to_dict()) == base
+    assert DANNConfig(pseudo_threshold=0.5).run_id() == base.run_id()  # not a pseudo-label run
+    assert DANNConfig(variant="dann_pseudo", pseudo_threshold=0.5).run_id() != DANNConfig(variant="dann_pseudo").run_id()
+    assert DANNConfig(variant="source_only", schedule=LambdaSchedule(kind="constant")).run_id() == DANNConfig(
+        variant="source_only"
+    ).run_id()
+    assert DANNConfig(seed=1).run_id() != base.run_id()
+    assert DANNConfig(source="folder:/x").model == "course" and base.model == "digit"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"variant": "magic"}, "unknown variant"), ({"epochs": 0}, "epochs"), ({"model": "resnet"}, "unknown model"),
+     ({"pseudo_threshold": 1.5}, "pseudo_threshold"), ({"steps_per_epoch": -1}, "steps_per_epoch")],
+)  # fmt: skip
+def test_bad_settings_are_user_errors(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        DANNConfig(**kwargs)
