@@ -98,7 +98,7 @@ def main() -> None:
     ap.add_argument("--source", default="mnist")
     ap.add_argument("--target", default="mnistm")
     ap.add_argument("--steps", type=int, default=150)
-    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=DANNConfig().batch_size, help="per domain, for both loops")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--no-write", action="store_true", help="print only; do not append to BENCHMARKS.md")
     a = ap.parse_args()

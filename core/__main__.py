@@ -62,7 +62,8 @@ def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--lr", type=float, default=lr.lr0, help="initial learning rate mu0")
     g.add_argument("--lr-alpha", type=float, default=lr.alpha, help="lr annealing mu0/(1+alpha p)^beta; 0: constant")
     g.add_argument("--lr-beta", type=float, default=lr.beta, help="lr annealing exponent beta")
-    g.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
+    g.add_argument("--optimizer", default=d.optimizer, choices=["sgd", "adam"], help="optimizer")
+    g.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum, or Adam's beta1")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="SGD weight decay")
     g.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation and batch order")
     g = p.add_argument_group("pseudo-labels (variant dann_pseudo)")
@@ -97,7 +98,7 @@ def _config_from_args(a: argparse.Namespace):
     return DANNConfig(
         source=a.source, target=a.target, variant=a.variant, schedule=schedule,
         lr=LrSchedule(lr0=a.lr, alpha=a.lr_alpha, beta=a.lr_beta), model=a.model, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch,
-        batch_size=a.batch_size, momentum=a.momentum, weight_decay=a.weight_decay, seed=a.seed,
+        batch_size=a.batch_size, optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay, seed=a.seed,
         source_edges=a.source_edges, pseudo_threshold=a.pseudo_threshold, teacher_decay=a.teacher_decay,
         pseudo_weight=a.pseudo_weight, snapshot_size=a.snapshot_size, snapshot_dims=a.snapshot_dims,
     )  # fmt: skip

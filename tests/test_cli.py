@@ -89,7 +89,7 @@ def test_help_documents_every_option(capsys):
     text = capsys.readouterr().out
     for option in ["--source", "--target", "--variant", "--schedule", "--expr", "--lambda-value", "--gamma",
                    "--lambda-start", "--ramp-end", "--step-at", "--epochs", "--steps-per-epoch", "--batch-size",
-                   "--lr", "--lr-alpha", "--lr-beta", "--momentum", "--weight-decay", "--seed", "--pseudo-threshold",
+                   "--lr", "--lr-alpha", "--lr-beta", "--optimizer", "--momentum", "--weight-decay", "--seed", "--pseudo-threshold",
                    "--teacher-decay", "--pseudo-weight", "--snapshot-size", "--snapshot-dims", "--device",
                    "--checkpoints", "--retrain", "--no-download", "--json", "--quiet", "--model", "--source-edges"]:  # fmt: skip
         assert option in text, option

@@ -33,10 +33,14 @@ class DANNConfig:
     schedule: LambdaSchedule = field(default_factory=LambdaSchedule)  # lambda(p); the DANN paper's
     lr: LrSchedule = field(default_factory=LrSchedule)  # mu0 / (1 + alpha p)^beta, as in the paper
     model: str = ""  # "digit" (DANN paper net) or "course" (HW net); "" picks by domain
-    epochs: int = 10
+    epochs: int = 6  # about 4 minutes for MNIST -> MNIST-M on 2 CPU cores at the default batch size
     steps_per_epoch: int = 0  # optimizer steps per epoch; 0: one pass over the larger training set
-    batch_size: int = 128  # per domain: each step sees this many source and target images
-    momentum: float = 0.9  # SGD momentum, as in the paper
+    # Per domain: each step sees this many source and target images. Small batches cost little
+    # more per image on a CPU (about 20% at 32 vs 128) and give four times the updates, which
+    # DANN needs: MNIST -> MNIST-M reached 0.757 in 3 epochs at 32, against 0.62 in 10 at 128.
+    batch_size: int = 32
+    optimizer: str = "sgd"  # "sgd" (the paper's) or "adam"
+    momentum: float = 0.9  # SGD momentum (the paper's); Adam's beta1
     weight_decay: float = 0.0
     seed: int = 0
     source_edges: bool = False  # the course's source transform: grayscale, then Canny edges
@@ -55,6 +59,8 @@ class DANNConfig:
         if not self.model:
             folders = self.source.startswith("folder:") or self.target.startswith("folder:")
             object.__setattr__(self, "model", "course" if folders else "digit")
+        if self.optimizer not in ("sgd", "adam"):
+            raise UserError(f"unknown optimizer {self.optimizer!r}; expected 'sgd' or 'adam'")
         if self.model not in ("digit", "course"):
             raise UserError(f"unknown model {self.model!r}; expected 'digit' or 'course'")
         for name in ("epochs", "batch_size", "snapshot_size"):

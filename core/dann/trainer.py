@@ -8,6 +8,7 @@ transform and no worker process on the hot path.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from core.dann.config import DANNConfig
 from core.data import Domain, InputSpec, load_domain
 from core.device import pick_device, seed_everything
 from core.errors import UserError
-from core.models import DANNNet, build_model
+from core.models import MODELS, DANNNet, build_model
 from core.models.domain_stats import Stats, estimate_statistics, using_statistics
 
 # Snapshot items are drawn with a seed of their own, so runs that differ only in their training
@@ -120,26 +121,21 @@ class DANNTrainer:
         self.device = pick_device(device) if isinstance(device, str) else device
         self.on_step = on_step
         self.generator = seed_everything(config.seed)
-        model = build_model(config.model, num_classes=10)
-        spec = model.input_spec
+        spec = MODELS[config.model].input_spec
         if domains is None:
             domains = (
                 load_domain(config.source, spec, edges=config.source_edges, download=download),
                 load_domain(config.target, spec, download=download),
             )
-        self.source, self.target = domains
-        self._check_domains(spec)
-        if len(self.source.classes) != 10:
-            model = build_model(config.model, num_classes=len(self.source.classes))
+        _check_domains(config, *domains, spec)
+        self.source, self.target = (_on_device(d, self.device) for d in domains)
+        model = build_model(config.model, num_classes=len(self.source.classes))
         self.model: DANNNet = model.to(self.device, memory_format=torch.channels_last)
         self.teacher: DANNNet | None = None
         if config.variant == "dann_pseudo":
             self.teacher = copy.deepcopy(self.model).eval().requires_grad_(False)
-        self.optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=config.lr.lr0, momentum=config.momentum, weight_decay=config.weight_decay
-        )
+        self.optimizer = _make_optimizer(config, self.model.parameters())
         self.autocast = self.device.type == "cuda"
-        self._to_device()
         self.snapshot_index = self._snapshot_index()
         self.stats_ids = [
             torch.randperm(len(d.train_images), generator=torch.Generator().manual_seed(SNAPSHOT_SEED))[:STATS_ITEMS]
@@ -154,29 +150,6 @@ class DANNTrainer:
                 f"({len(self.source.train_images)} source, {len(self.target.train_images)} target images)"
             )
         self.total_steps = self.steps_per_epoch * config.epochs
-
-    def _check_domains(self, spec: InputSpec) -> None:
-        src, tgt, variant = self.source, self.target, self.config.variant
-        if src.train_labels is None:
-            raise UserError(f"source domain {src.spec!r} has no labels; a source must be labelled")
-        if variant == "target_only" and tgt.train_labels is None:
-            raise UserError(f"variant 'target_only' trains on target labels, but {tgt.spec!r} has none")
-        if tgt.eval_labels is not None and tgt.classes and tgt.classes != src.classes:
-            raise UserError(f"source classes {src.classes} and target classes {tgt.classes} differ")
-        expected = (spec.channels, spec.size, spec.size)
-        for d in (src, tgt):
-            if tuple(d.train_images.shape[1:]) != expected:
-                raise UserError(f"domain {d.spec!r} has images of shape {tuple(d.train_images.shape[1:])}, expected {expected}")
-
-    def _to_device(self) -> None:
-        dev = self.device
-        for d in (self.source, self.target):
-            d.train_images = d.train_images.to(dev)
-            d.eval_images = d.eval_images.to(dev)
-            if d.train_labels is not None:
-                d.train_labels = d.train_labels.to(dev)
-            if d.eval_labels is not None:
-                d.eval_labels = d.eval_labels.to(dev)
 
     def _snapshot_index(self) -> SnapshotIndex:
         n = self.config.snapshot_size
@@ -324,6 +297,40 @@ class DANNTrainer:
                 },
                 snapshot,
             )
+
+
+def _make_optimizer(config: DANNConfig, params) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr.lr0, betas=(config.momentum, 0.999), weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr.lr0, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def _check_domains(config: DANNConfig, src: Domain, tgt: Domain, spec: InputSpec) -> None:
+    if src.train_labels is None:
+        raise UserError(f"source domain {src.spec!r} has no labels; a source must be labelled")
+    if config.variant == "target_only" and tgt.train_labels is None:
+        raise UserError(f"variant 'target_only' trains on target labels, but {tgt.spec!r} has none")
+    if tgt.eval_labels is not None and tgt.classes and tgt.classes != src.classes:
+        raise UserError(f"source classes {src.classes} and target classes {tgt.classes} differ")
+    expected = (spec.channels, spec.size, spec.size)
+    for d in (src, tgt):
+        if tuple(d.train_images.shape[1:]) != expected:
+            raise UserError(f"domain {d.spec!r} has images of shape {tuple(d.train_images.shape[1:])}, expected {expected}")
+
+
+def _on_device(domain: Domain, device: torch.device) -> Domain:
+    """A copy of `domain` with its tensors on `device` (the caller's object is left as it was)."""
+
+    def move(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.to(device)
+
+    return dataclasses.replace(
+        domain,
+        train_images=move(domain.train_images),
+        train_labels=move(domain.train_labels),
+        eval_images=move(domain.eval_images),
+        eval_labels=move(domain.eval_labels),
+    )
 
 
 def _cycled_permutation(n: int, length: int, generator: torch.Generator) -> torch.Tensor:
