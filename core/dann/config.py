@@ -37,7 +37,8 @@ class DANNConfig:
     steps_per_epoch: int = 0  # optimizer steps per epoch; 0: one pass over the larger training set
     # Per domain: each step sees this many source and target images. Small batches cost little
     # more per image on a CPU (about 20% at 32 vs 128) and give four times the updates, which
-    # DANN needs: MNIST -> MNIST-M reached 0.757 in 3 epochs at 32, against 0.62 in 10 at 128.
+    # DANN needs: MNIST -> MNIST-M reached 0.771 in 10 epochs at 32, against 0.623 at 128
+    # (BENCHMARKS.md, recipe trials).
     batch_size: int = 32
     optimizer: str = "sgd"  # "sgd" (the paper's) or "adam"
     momentum: float = 0.9  # SGD momentum (the paper's); Adam's beta1

@@ -133,7 +133,9 @@ class DANNTrainer:
         self.model: DANNNet = model.to(self.device, memory_format=torch.channels_last)
         self.teacher: DANNNet | None = None
         if config.variant == "dann_pseudo":
-            self.teacher = copy.deepcopy(self.model).eval().requires_grad_(False)
+            # Left in training mode so that it normalises a target batch with that batch's own
+            # statistics, as the student does; its buffers are copied from the student each step.
+            self.teacher = copy.deepcopy(self.model).requires_grad_(False)
         self.optimizer = _make_optimizer(config, self.model.parameters())
         self.autocast = self.device.type == "cuda"
         self.snapshot_index = self._snapshot_index()
@@ -239,7 +241,12 @@ class DANNTrainer:
             x_lab, x_tgt = self._prepare(labelled.train_images[li]), self._prepare(self.target.train_images[ti])
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.autocast):
                 # One batch per domain, so normalisation layers see each domain's own statistics.
-                feats = torch.cat([self.model.features(x_lab), self.model.features(x_tgt)])
+                # With lambda = 0 and no pseudo-labels the target features only feed the detached
+                # domain classifier: no graph is needed for them.
+                feats_lab = self.model.features(x_lab)
+                with torch.set_grad_enabled(lam != 0 or self.teacher is not None):
+                    feats_tgt = self.model.features(x_tgt)
+                feats = torch.cat([feats_lab, feats_tgt])
                 class_loss = F.cross_entropy(self.model.classify(feats[:bs]), labelled.train_labels[li])
                 domain_loss = F.binary_cross_entropy_with_logits(
                     self.model.discriminate(feats, lam).float(), domain_y
