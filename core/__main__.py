@@ -16,7 +16,7 @@ from core.errors import UserError
 
 
 def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
-    from core.dann.config import VARIANTS, DANNConfig
+    from core.dann.config import OPTIMIZERS, VARIANTS, DANNConfig
     from core.dann.schedules import SCHEDULE_KINDS, LambdaSchedule, LrSchedule
 
     d, s, lr = DANNConfig(), LambdaSchedule(), LrSchedule()
@@ -62,7 +62,7 @@ def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--lr", type=float, default=lr.lr0, help="initial learning rate mu0")
     g.add_argument("--lr-alpha", type=float, default=lr.alpha, help="lr annealing mu0/(1+alpha p)^beta; 0: constant")
     g.add_argument("--lr-beta", type=float, default=lr.beta, help="lr annealing exponent beta")
-    g.add_argument("--optimizer", default=d.optimizer, choices=["sgd", "adam"], help="optimizer")
+    g.add_argument("--optimizer", default=d.optimizer, choices=list(OPTIMIZERS), help="optimizer")
     g.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum, or Adam's beta1")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="SGD weight decay")
     g.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation and batch order")

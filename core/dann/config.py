@@ -19,6 +19,8 @@ VARIANTS = {
     "target_only": "train on labelled target: the upper reference (needs target labels)",
 }
 
+OPTIMIZERS = ("sgd", "adam")
+
 # Bumped whenever training changes in a way that makes stored runs of an equal config differ.
 ENGINE_VERSION = 1
 
@@ -60,8 +62,8 @@ class DANNConfig:
         if not self.model:
             folders = self.source.startswith("folder:") or self.target.startswith("folder:")
             object.__setattr__(self, "model", "course" if folders else "digit")
-        if self.optimizer not in ("sgd", "adam"):
-            raise UserError(f"unknown optimizer {self.optimizer!r}; expected 'sgd' or 'adam'")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         if self.model not in ("digit", "course"):
             raise UserError(f"unknown model {self.model!r}; expected 'digit' or 'course'")
         for name in ("epochs", "batch_size", "snapshot_size"):

@@ -8,10 +8,9 @@ transform and no worker process on the hot path.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -326,12 +325,20 @@ def _check_domains(config: DANNConfig, src: Domain, tgt: Domain, spec: InputSpec
 
 
 def _on_device(domain: Domain, device: torch.device) -> Domain:
-    """A copy of `domain` with its tensors on `device` (the caller's object is left as it was)."""
+    """A copy of `domain` with its tensors on `device` (the caller's object is left as it was).
+
+    A transductive domain's eval tensors are its train tensors; each is moved once, so they stay
+    one tensor on the device too."""
+    moved: dict[int, torch.Tensor] = {}
 
     def move(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t.to(device)
+        if t is None:
+            return None
+        if id(t) not in moved:
+            moved[id(t)] = t.to(device)
+        return moved[id(t)]
 
-    return dataclasses.replace(
+    return replace(
         domain,
         train_images=move(domain.train_images),
         train_labels=move(domain.train_labels),
