@@ -66,6 +66,8 @@ def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum, or Adam's beta1")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="SGD weight decay")
     g.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation and batch order")
+    g.add_argument("--target-entropy", type=float, default=d.target_entropy,
+                   help="dann/dann_pseudo: weight of target prediction entropy, times lambda(p); 0: off")  # fmt: skip
     g = p.add_argument_group("pseudo-labels (variant dann_pseudo)")
     g.add_argument("--pseudo-threshold", type=float, default=d.pseudo_threshold,
                    help="teacher confidence needed to use a target pseudo-label")  # fmt: skip
@@ -100,7 +102,8 @@ def _config_from_args(a: argparse.Namespace):
         lr=LrSchedule(lr0=a.lr, alpha=a.lr_alpha, beta=a.lr_beta), model=a.model, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch,
         batch_size=a.batch_size, optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay, seed=a.seed,
         source_edges=a.source_edges, pseudo_threshold=a.pseudo_threshold, teacher_decay=a.teacher_decay,
-        pseudo_weight=a.pseudo_weight, snapshot_size=a.snapshot_size, snapshot_dims=a.snapshot_dims,
+        pseudo_weight=a.pseudo_weight, target_entropy=a.target_entropy, snapshot_size=a.snapshot_size,
+        snapshot_dims=a.snapshot_dims,
     )  # fmt: skip
 
 

@@ -79,6 +79,14 @@ def test_training_learns_the_synthetic_task():
     assert last["source_acc"] > 0.9
 
 
+def test_target_entropy_term_lowers_target_prediction_entropy():
+    plain = _results(DANNConfig(**TINY))[-1].metrics
+    assert "target_entropy" not in plain
+    weighted = [_results(DANNConfig(**TINY, target_entropy=w))[-1].metrics for w in (0.1, 10.0)]
+    assert all(m["target_entropy"] > 0 for m in weighted)
+    assert weighted[1]["target_entropy"] < weighted[0]["target_entropy"]
+
+
 def test_snapshot_sample_is_class_balanced_and_independent_of_the_seed():
     labels = torch.arange(1000) % 10
     ids = class_balanced_sample(labels, 100, 1000, seed=0)
@@ -161,13 +169,16 @@ def test_config_hash_depends_only_on_what_matters():
         variant="source_only"
     ).run_id()
     assert DANNConfig(seed=1).run_id() != base.run_id()
+    assert DANNConfig(target_entropy=0.3).run_id() != base.run_id()
+    assert DANNConfig(variant="source_only", target_entropy=0.3).run_id() == DANNConfig(variant="source_only").run_id()
     assert DANNConfig(source="folder:/x").model == "course" and base.model == "digit"
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"variant": "magic"}, "unknown variant"), ({"epochs": 0}, "epochs"), ({"model": "resnet"}, "unknown model"),
-     ({"pseudo_threshold": 1.5}, "pseudo_threshold"), ({"steps_per_epoch": -1}, "steps_per_epoch")],
+     ({"pseudo_threshold": 1.5}, "pseudo_threshold"), ({"steps_per_epoch": -1}, "steps_per_epoch"),
+     ({"target_entropy": -1.0}, "target_entropy")],
 )  # fmt: skip
 def test_bad_settings_are_user_errors(kwargs, message):
     with pytest.raises(UserError, match=message):

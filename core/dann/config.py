@@ -53,6 +53,10 @@ class DANNConfig:
     # epoch 5 in our trial); 0.99 averages over about 100 steps, as mean-teacher methods do.
     teacher_decay: float = 0.99
     pseudo_weight: float = 1.0  # dann_pseudo: weight of the pseudo-label loss
+    # dann/dann_pseudo: weight of the mean prediction entropy on target batches (conditional
+    # entropy minimisation, as in VADA), scaled by lambda(p) so it grows as the domains align.
+    # It pushes target features away from class boundaries, which gradient reversal alone does not.
+    target_entropy: float = 0.0
     snapshot_size: int = 1000  # items per domain in the fixed, class-balanced feature sample
     snapshot_dims: int = 64  # principal components kept per snapshot (0 keeps all dimensions)
 
@@ -75,6 +79,8 @@ class DANNConfig:
             raise UserError(f"snapshot_dims must be 0 (all) or positive, got {self.snapshot_dims}")
         if not 0.0 < self.pseudo_threshold <= 1.0:
             raise UserError(f"pseudo_threshold must be in (0, 1], got {self.pseudo_threshold}")
+        if self.target_entropy < 0:
+            raise UserError(f"target_entropy must be 0 (off) or positive, got {self.target_entropy}")
         if not 0.0 <= self.teacher_decay < 1.0:
             raise UserError(f"teacher_decay must be in [0, 1), got {self.teacher_decay}")
 
@@ -95,6 +101,10 @@ class DANNConfig:
                 d["lr"] = value.to_dict()
             elif f.name in ("pseudo_threshold", "teacher_decay", "pseudo_weight"):
                 if self.variant == "dann_pseudo":
+                    d[f.name] = value
+            elif f.name == "target_entropy":
+                # Left out when off, so runs from before the setting existed keep their ids.
+                if self.adversarial and value > 0:
                     d[f.name] = value
             else:
                 d[f.name] = value

@@ -226,7 +226,8 @@ class DANNTrainer:
         lab_order = _cycled_permutation(n_lab, self.steps_per_epoch * bs, self.generator).to(dev)
         tgt_order = _cycled_permutation(n_tgt, self.steps_per_epoch * bs, self.generator).to(dev)
         domain_y = torch.cat([torch.zeros(bs, device=dev), torch.ones(bs, device=dev)])
-        sums = torch.zeros(5, device=dev)  # class loss, domain loss, pseudo loss, pseudo rate, pseudo hits
+        # class loss, domain loss, pseudo loss, pseudo rate, pseudo hits, target entropy
+        sums = torch.zeros(6, device=dev)
         pseudo_known = self.teacher is not None and self.target.train_labels is not None
         lam = lr = 0.0
         for i in range(self.steps_per_epoch):
@@ -251,11 +252,20 @@ class DANNTrainer:
                     self.model.discriminate(feats, lam).float(), domain_y
                 )
                 loss = class_loss + domain_loss
+                target_logits = None
+                if cfg.target_entropy > 0 and lam != 0:
+                    target_logits = self.model.classify(feats[bs:]).float()
+                    probs = torch.softmax(target_logits, 1)
+                    entropy = -(probs * torch.log_softmax(target_logits, 1)).sum(1).mean()
+                    loss = loss + cfg.target_entropy * lam * entropy
+                    sums[5] += entropy.detach()
                 if self.teacher is not None:
                     with torch.no_grad():
                         conf, pseudo = torch.softmax(self.teacher(x_tgt).float(), 1).max(1)
                         keep = conf >= cfg.pseudo_threshold
-                    per_item = F.cross_entropy(self.model.classify(feats[bs:]).float(), pseudo, reduction="none")
+                    if target_logits is None:
+                        target_logits = self.model.classify(feats[bs:]).float()
+                    per_item = F.cross_entropy(target_logits, pseudo, reduction="none")
                     pseudo_loss = (per_item * keep).sum() / keep.sum().clamp(min=1)
                     loss = loss + cfg.pseudo_weight * pseudo_loss
                     sums[2] += pseudo_loss.detach()
@@ -274,6 +284,8 @@ class DANNTrainer:
                 self.on_step(step + 1, self.total_steps)
         means = (sums / self.steps_per_epoch).tolist()
         metrics: dict[str, float | None] = {"class_loss": means[0], "domain_loss": means[1], "lambda": lam, "lr": lr}
+        if cfg.target_entropy > 0 and cfg.adversarial:
+            metrics["target_entropy"] = means[5]
         if self.teacher is not None:
             metrics |= {"pseudo_loss": means[2], "pseudo_rate": means[3]}
             metrics["pseudo_acc"] = means[4] if pseudo_known else None

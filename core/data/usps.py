@@ -4,6 +4,12 @@ Only the test split is commonly at hand offline (the shared data has just usps.t
 domain adaptation USPS is usually the target, whose labels training never sees. So one split alone
 is enough: it serves as both the unlabelled training target and the evaluation set (transductive),
 and no download is attempted while any split is present.
+
+Framing: USPS digits fill their whole 16x16 frame, while MNIST's sit in a 20x20 box centred in
+28x28 (LeCun et al.'s normalisation). Resized as they are, USPS digits would be a third larger
+than MNIST's at any common size, a shift of framing rather than of style. So each image gets a
+background border of FRAME_PAD pixels first (16 -> 22): at 28x28 a USPS digit is then 20 pixels
+tall, as in MNIST.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from core.errors import UserError
 from core.paths import cache_dir, data_dir
 
 SPLITS = ("train", "test")
+FRAME_PAD = 3  # background pixels added on each side of the native 16x16 image (see above)
 
 
 def data_folder() -> Path:
@@ -101,7 +108,7 @@ def locate(download: bool = True) -> Source:
     if transductive:
         notes.append(_transductive_note(found))
     return Source(
-        kind="usps-libsvm",
+        kind=f"usps-libsvm-pad{FRAME_PAD}",
         name="USPS",
         files=tuple(found.values()),
         classes=DIGIT_CLASSES,
@@ -111,10 +118,20 @@ def locate(download: bool = True) -> Source:
     )
 
 
+def framed(images: np.ndarray) -> np.ndarray:
+    """(N, 16, 16) -> (N, 22, 22): the MNIST-like border (module docstring); background is 0."""
+    return np.pad(images, ((0, 0), (FRAME_PAD, FRAME_PAD), (FRAME_PAD, FRAME_PAD)))
+
+
+def _read_framed(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = read_split(path)
+    return framed(images), labels
+
+
 def _decode(found: dict[str, Path]) -> NativeSplits:
     if len(found) == 1:
-        return NativeSplits(*read_split(next(iter(found.values()))))
-    return NativeSplits(*read_split(found["train"]), *read_split(found["test"]))
+        return NativeSplits(*_read_framed(next(iter(found.values()))))
+    return NativeSplits(*_read_framed(found["train"]), *_read_framed(found["test"]))
 
 
 def status() -> DatasetStatus:

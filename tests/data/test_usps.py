@@ -44,10 +44,23 @@ def test_both_splits(usps_folder: Path, no_download: None) -> None:
 def test_pixels_follow_torchvision_scaling(usps_folder: Path, no_download: None) -> None:
     line = "3 " + " ".join(f"{i + 1}:{-1.0 if i < 128 else 1.0}" for i in range(256))
     (usps_folder / "usps.t.bz2").write_bytes(bz2.compress(line.encode()))
-    domain = load_domain("usps", InputSpec(1, 16))
+    domain = load_domain("usps", InputSpec(1, 22))  # the framed size: no resampling
     assert domain.train_labels.tolist() == [2]
-    assert domain.train_images[0, 0, :8].unique().tolist() == [0]
-    assert domain.train_images[0, 0, 8:].unique().tolist() == [255]
+    inner = domain.train_images[0, 0, 3:19, 3:19]
+    assert inner[:8].unique().tolist() == [0]
+    assert inner[8:].unique().tolist() == [255]
+
+
+def test_digits_are_framed_like_mnist(usps_folder: Path, no_download: None) -> None:
+    # A digit filling USPS's whole 16x16 frame comes out about 20 pixels tall at 28x28 (MNIST's
+    # 20x20 box), centred, with background all around.
+    line = "1 " + " ".join(f"{i + 1}:1.0" for i in range(256))
+    (usps_folder / "usps.t.bz2").write_bytes(bz2.compress(line.encode()))
+    image = load_domain("usps", InputSpec(1, 28)).train_images[0, 0]
+    inked_rows = (image > 127).any(1).nonzero().squeeze(1)
+    assert 19 <= len(inked_rows) <= 21
+    assert inked_rows.min() >= 3 and inked_rows.max() <= 24
+    assert image[0].max() == 0 and image[-1].max() == 0 and image[:, 0].max() == 0
 
 
 def test_test_split_alone_is_transductive(usps_folder: Path, data: Path, no_download: None) -> None:
