@@ -5,4 +5,5 @@ import streamlit as st
 st.set_page_config(page_title="Transfer Explorer", page_icon="🔀", layout="wide")
 
 home = st.Page("pages/home.py", title="Home", icon="🏠", default=True)
-st.navigation([home]).run()
+domain_adaptation = st.Page("pages/domain_adaptation.py", title="Domain adaptation", icon="🧭", url_path="domain-adaptation")
+st.navigation([home, domain_adaptation]).run()

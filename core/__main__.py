@@ -1,4 +1,4 @@
-"""The command line: python -m core {dann,runs,data} ...
+"""The command line: python -m core {dann,runs,data,embed,maml,maml-eval} ...
 
 Problems a user can fix (missing data, a bad expression, a corrupt run) print one line on stderr
 and exit with status 2, without a traceback.
@@ -189,7 +189,8 @@ def _cmd_runs(a: argparse.Namespace) -> int:
             cfg = r.config
             rows.append({
                 "run": r.run_id, "status": r.status, "epochs": f"{r.epochs_done}/{r.epochs_planned}",
-                "pair": f"{cfg.get('source')}->{cfg.get('target')}", "variant": cfg.get("variant"),
+                "pair": f"{cfg.get('source')}->{cfg.get('target')}" if r.kind == "dann" else cfg.get("data"),
+                "variant": cfg.get("variant", cfg.get("solver")),
                 "schedule": (cfg.get("schedule") or {}).get("kind", "-"), "target_acc": last.get("target_acc"),
                 "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
             })  # fmt: skip
@@ -213,7 +214,7 @@ def _cmd_runs(a: argparse.Namespace) -> int:
             print(json.dumps(info.config, indent=2))
             if info.error:
                 print(f"error: {info.error}")
-            print(_table(store.metrics(run_id), METRIC_COLUMNS))
+            print(_table(store.metrics(run_id), MAML_METRIC_COLUMNS if info.kind == "maml" else METRIC_COLUMNS))
         return 0
     for run_id in a.run_ids:
         store.delete(run_id)
@@ -231,6 +232,273 @@ def _cmd_data(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_embed_parser(sub: argparse._SubParsersAction) -> None:
+    from core.embed import METHODS, EmbedSettings
+
+    d = EmbedSettings()
+    p = sub.add_parser(
+        "embed",
+        help="2-D feature maps (PCA, t-SNE, UMAP) of every epoch of a DANN run, aligned and cached",
+        description=(
+            "Lay out each epoch's feature snapshot of a stored DANN run in 2-D, every frame starting from "
+            "the one before and rotated onto it, and cache the maps in the run's maps/ folder. Frames "
+            "already cached for the same settings are reused; new epochs of a run still training are added."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run_id", metavar="RUN", help="run id (see: python -m core runs list)")
+    p.add_argument("--method", default=d.method, choices=list(METHODS), help="map method")
+    p.add_argument("--pca-dims", type=int, default=d.pca_dims, help="PCA dimensions the features are reduced to first")
+    p.add_argument("--perplexity", type=float, default=d.perplexity, help="t-SNE perplexity")
+    p.add_argument("--neighbors", type=int, default=d.n_neighbors, help="UMAP n_neighbors")
+    p.add_argument("--min-dist", type=float, default=d.min_dist, help="UMAP min_dist")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the layout")
+    p.add_argument("--checkpoints", default=None, help="run store folder; None: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR")
+    p.add_argument("--json", action="store_true", help="print one line of JSON (per-frame quality and seconds)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    p.set_defaults(func=_cmd_embed)
+
+
+def _cmd_embed(a: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.embed import EmbedSettings, compute_maps, maps_path
+    from core.runs import RunStore
+
+    settings = EmbedSettings(method=a.method, pca_dims=a.pca_dims, perplexity=a.perplexity,
+                             n_neighbors=a.neighbors, min_dist=a.min_dist, seed=a.seed)  # fmt: skip
+    store = RunStore(a.checkpoints)
+    bar, cached = None, 0
+
+    def on_frame(done: int, total: int) -> None:
+        nonlocal bar, cached
+        if bar is None:
+            cached = done
+            bar = tqdm(total=total, initial=done, unit="frame", desc=f"{a.method} {a.run_id}",
+                       file=sys.stderr, dynamic_ncols=True, disable=a.quiet or a.json)  # fmt: skip
+        bar.update(done - bar.n)
+
+    t0 = time.perf_counter()
+    try:
+        maps = compute_maps(store, a.run_id, settings, on_frame=on_frame)
+    finally:
+        if bar is not None:
+            bar.close()
+    moved = [d for d in maps.displacement if d is not None]
+    rows = [{"epoch": e, "trustworthiness": t, "displacement": d, "seconds": s}
+            for e, t, d, s in zip(maps.epochs, maps.trustworthiness, maps.displacement, maps.seconds)]  # fmt: skip
+    summary = {
+        "run_id": a.run_id, "method": a.method, "key": settings.key(), "frames": len(maps.epochs),
+        "computed_now": len(maps.epochs) - cached, "seconds": round(time.perf_counter() - t0, 2),
+        "mean_trustworthiness": round(float(sum(maps.trustworthiness) / len(maps.trustworthiness)), 4),
+        "mean_displacement": round(sum(moved) / len(moved), 4) if moved else None,
+        "path": str(maps_path(store, a.run_id, settings)),
+    }  # fmt: skip
+    if a.json:
+        print(json.dumps(summary | {"per_frame": rows}))
+        return 0
+    if not a.quiet:
+        print(_table(rows, list(rows[0])))
+        print(
+            f"{summary['frames']} frames ({summary['computed_now']} computed now) in {summary['seconds']} s; mean "
+            f"trustworthiness {summary['mean_trustworthiness']}, mean displacement {_fmt(summary['mean_displacement'])}; "
+            f"cached in {summary['path']}"
+        )
+    return 0
+
+
+def _add_maml_parsers(sub: argparse._SubParsersAction) -> None:
+    from core.data.fewshot import FEWSHOT_DATA
+    from core.maml.config import MAMLConfig
+    from core.maml.evaluation import PROTOCOLS
+    from core.maml.solvers import BATCH_MODES, HEAD_INITS, SOLVERS
+
+    d = MAMLConfig()
+    p = sub.add_parser(
+        "maml",
+        help="meta-train a few-shot learner on Omniglot (or find the stored run of the same config)",
+        description=(
+            "Train a conv4 few-shot learner on Omniglot's background alphabets (MAML, first-order MAML, "
+            "the transfer baseline or Prototypical Networks) and store the run (per-epoch validation "
+            "accuracy on held-out background characters, weights) under checkpoints/. A config that was "
+            "already trained is loaded, not retrained. The defaults are the MAML paper's 5-way 1-shot recipe; "
+            "evaluate on the evaluation alphabets with: python -m core maml-eval RUN."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("solver and data")
+    g.add_argument("--solver", default=d.solver, choices=list(SOLVERS),
+                   help="; ".join(f"{k}: {v}" for k, v in SOLVERS.items()))  # fmt: skip
+    g.add_argument("--data", default=d.data, choices=list(FEWSHOT_DATA),
+                   help="; ".join(f"{k}: {v}" for k, v in FEWSHOT_DATA.items()))  # fmt: skip
+    g.add_argument("--ways", type=int, default=d.ways, help="classes per training task and validation episode")
+    g.add_argument("--shots", type=int, default=d.shots, help="support drawings per class")
+    g.add_argument("--queries", type=int, default=d.queries, help="query drawings per class in a training task")
+    g.add_argument("--no-rotations", action="store_true", help="do not use rotated characters as extra training classes")
+    g.add_argument("--task-aug", type=float, default=d.task_aug,
+                   help="probability of rotating a whole training task by 90 or 270 degrees (the course's)")  # fmt: skip
+    g.add_argument("--head-init", default=d.head_init, choices=list(HEAD_INITS),
+                   help="zero: every task starts from a zero head (any number of ways); learned: the MAML paper's")  # fmt: skip
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--meta-batch", type=int, default=d.meta_batch, help="tasks per meta-step")
+    g.add_argument("--inner-steps", type=int, default=d.inner_steps, help="inner SGD steps during meta-training")
+    g.add_argument("--inner-lr", type=float, default=d.inner_lr, help="inner SGD step size")
+    g.add_argument("--test-steps", type=int, default=d.test_steps,
+                   help="inner steps at validation and test; 0: as in training (transfer: 100 head steps)")  # fmt: skip
+    g.add_argument("--test-lr", type=float, default=d.test_lr, help="their step size; 0: --inner-lr (transfer: 0.5)")
+    g.add_argument("--meta-lr", type=float, default=d.meta_lr, help="Adam learning rate of the meta-parameters")
+    g.add_argument("--epochs", type=int, default=d.epochs, help="epochs (each followed by a validation)")
+    g.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch, help="meta-steps (transfer: batches) per epoch")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="transfer: images per optimizer step")
+    g.add_argument("--val-characters", type=int, default=d.val_characters,
+                   help="background characters held out for validation (0: no validation)")  # fmt: skip
+    g.add_argument("--val-episodes", type=int, default=d.val_episodes, help="validation episodes per epoch")
+    g.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation and task sampling")
+    g = p.add_argument_group("device and output")
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    g.add_argument("--batch-mode", default="auto", choices=list(BATCH_MODES),
+                   help="how a meta-batch is computed: vmap over tasks, a loop, or auto (the measured rule per device)")  # fmt: skip
+    g.add_argument("--checkpoints", default=None, help="run store folder (default: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR)")
+    g.add_argument("--retrain", action="store_true", help="train even when this config is stored")
+    g.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
+    g.add_argument("--json", action="store_true", help="print one line of JSON (final validation accuracy, run id, seconds)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    p.set_defaults(func=_cmd_maml)
+
+    e = sub.add_parser(
+        "maml-eval",
+        help="evaluate a stored few-shot run on N-way K-shot episodes of the evaluation alphabets",
+        description=(
+            "Mean accuracy and 95% confidence interval over episodes drawn from the evaluation characters "
+            "(never seen in training), the same episodes for every model at a given seed. Protocols: "
+            + "; ".join(f"{k}: {v.ways}-way {v.shots}-shot, {v.queries} queries per class, {v.episodes} episodes "
+                        f"[{v.note}]" for k, v in PROTOCOLS.items())
+            + ". Flags given explicitly override the protocol's. The result is recorded in the run's evaluations.json."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )  # fmt: skip
+    e.add_argument("run_id", metavar="RUN", help="run id (see: python -m core runs list)")
+    e.add_argument("--protocol", default="5w1s", choices=list(PROTOCOLS), help="episode shape and count")
+    unset = argparse.SUPPRESS  # absent from the namespace unless given, so the protocol's value applies
+    e.add_argument("--ways", type=int, default=unset, help="classes per episode (default: the protocol's)")
+    e.add_argument("--shots", type=int, default=unset, help="support drawings per class (default: the protocol's)")
+    e.add_argument("--queries", type=int, default=unset, help="query drawings per class (default: the protocol's)")
+    e.add_argument("--episodes", type=int, default=unset, help="episodes (default: the protocol's)")
+    e.add_argument("--steps", type=int, default=None, help="inner steps; unset: the run's test-time setting")
+    e.add_argument("--lr", type=float, default=None, help="inner step size; unset: the run's")
+    e.add_argument("--seed", type=int, default=0, help="seed of the episodes")
+    e.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    e.add_argument("--batch-mode", default="auto", choices=list(BATCH_MODES), help="vmap over episodes, a loop, or auto")
+    e.add_argument("--checkpoints", default=None, help="run store folder")
+    e.add_argument("--no-save", action="store_true", help="do not record the result in the run's evaluations.json")
+    e.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
+    e.add_argument("--json", action="store_true", help="print one line of JSON")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=_cmd_maml_eval)
+
+
+def _maml_config_from_args(a: argparse.Namespace):
+    from core.maml.config import MAMLConfig
+
+    return MAMLConfig(
+        solver=a.solver, data=a.data, ways=a.ways, shots=a.shots, queries=a.queries, meta_batch=a.meta_batch,
+        inner_steps=a.inner_steps, inner_lr=a.inner_lr, test_steps=a.test_steps, test_lr=a.test_lr,
+        meta_lr=a.meta_lr, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, rotations=not a.no_rotations,
+        task_aug=a.task_aug, head_init=a.head_init, batch_size=a.batch_size, val_characters=a.val_characters,
+        val_episodes=a.val_episodes, seed=a.seed,
+    )  # fmt: skip
+
+
+MAML_METRIC_COLUMNS = ["epoch", "val_acc", "val_ci95", "train_loss", "train_acc", "steps_per_second", "seconds"]
+SYNTHETIC_NOTE = "note: synthetic stroke alphabets, not Omniglot; these accuracies say nothing about Omniglot"
+
+
+def _cmd_maml(a: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.maml.run import run_maml
+    from core.runs import RunStore
+
+    config = _maml_config_from_args(a)
+    store = RunStore(a.checkpoints)
+    bar = None
+
+    def on_step(step: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="step", desc=f"{config.solver} {config.data} {config.ways}w{config.shots}s",
+                       file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+        bar.update(step - bar.n)
+
+    t0 = time.perf_counter()
+    try:
+        outcome = run_maml(
+            config, store, retrain=a.retrain, device=a.device, download=not a.no_download, batch_mode=a.batch_mode,
+            on_step=None if a.quiet or a.json else on_step,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    info, rows = outcome.info, outcome.metrics
+    last = rows[-1] if rows else {}
+    synthetic = bool(info.extra.get("data", {}).get("synthetic"))
+    if a.json:
+        print(json.dumps({
+            "run_id": info.run_id, "status": info.status, "trained_now": outcome.trained, "solver": config.solver,
+            "data": config.data, "synthetic": synthetic, "epochs": info.epochs_done, "val_acc": last.get("val_acc"),
+            "val_ci95": last.get("val_ci95"), "seconds": round(seconds, 2),
+            "train_seconds": round(sum(r.get("seconds", 0.0) for r in rows), 2), "path": str(info.path),
+        }))  # fmt: skip
+        return 0
+    if not a.quiet:
+        how = "trained" if outcome.trained else "found stored run (use --retrain to train again)"
+        print(f"{info.run_id}: {how}; {info.path}")
+        print(f"  meta-batch: {info.extra.get('meta_batch_plan')}; device: {info.extra.get('device')}")
+        if synthetic:
+            print(f"  {SYNTHETIC_NOTE}")
+        print(_table(rows, MAML_METRIC_COLUMNS))
+        print(f"evaluate: python -m core maml-eval {info.run_id} --protocol 5w1s")
+    return 0
+
+
+def _cmd_maml_eval(a: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.maml.evaluation import PROTOCOLS
+    from core.maml.run import evaluate_run, run_config
+    from core.runs import RunStore
+
+    store = RunStore(a.checkpoints)
+    config = run_config(store.get(a.run_id))
+    proto = PROTOCOLS[a.protocol]
+    ways, shots, queries, episodes = (getattr(a, k, getattr(proto, k)) for k in ("ways", "shots", "queries", "episodes"))
+    bar = tqdm(total=episodes, unit="episode", desc=f"{a.run_id} {ways}w{shots}s", file=sys.stderr,
+               dynamic_ncols=True, disable=a.quiet or a.json)  # fmt: skip
+    try:
+        result = evaluate_run(
+            a.run_id, ways, shots, queries, episodes, store=store, device=a.device, steps=a.steps, lr=a.lr,
+            seed=a.seed, save=not a.no_save, download=not a.no_download, batch_mode=a.batch_mode,
+            on_batch=lambda done, total: bar.update(done - bar.n),
+        )  # fmt: skip
+    finally:
+        bar.close()
+    synthetic = config.data == "synthetic"
+    if a.json:
+        print(json.dumps({"run_id": a.run_id, "solver": config.solver, "data": config.data, "synthetic": synthetic,
+                          **result.to_dict()}))  # fmt: skip
+        return 0
+    if not a.quiet:
+        print(
+            f"{a.run_id} ({config.solver}): {ways}-way {shots}-shot on {result.characters}, {episodes} episodes, "
+            f"{queries} queries per class, {result.steps} step(s) at lr {result.lr:g}: accuracy "
+            f"{result.accuracy:.4f} +- {result.ci95:.4f} (95% CI) in {result.seconds:.1f} s"
+        )
+        if synthetic:
+            print(SYNTHETIC_NOTE)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Transfer Explorer's engine from the command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -243,6 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_runs)
     dp = sub.add_parser("data", help="which datasets are at hand and where")
     dp.set_defaults(func=_cmd_data)
+    _add_embed_parser(sub)
+    _add_maml_parsers(sub)
     return parser
 
 

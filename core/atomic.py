@@ -10,10 +10,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import save as safetensors_bytes
+if TYPE_CHECKING:
+    import torch
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -41,5 +41,7 @@ def write_tensors(
     path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
 ) -> None:
     """Write tensors as a safetensors file, atomically (contiguous CPU copies are taken)."""
+    from safetensors.torch import save as safetensors_bytes  # imports torch: only when writing tensors
+
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     write_bytes(path, safetensors_bytes(cpu, metadata=metadata))

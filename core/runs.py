@@ -21,15 +21,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from core import atomic
 from core.errors import UserError
 from core.paths import checkpoints_dir
+
+if TYPE_CHECKING:
+    import torch
 
 RUN_FORMAT = "transfer-explorer/run"
 FORMAT_VERSION = 1
@@ -165,6 +166,8 @@ class RunStore:
 
     def read_tensors(self, run_id: str, name: str) -> dict[str, torch.Tensor]:
         """A safetensors file of the run; UserError when it is missing or corrupt."""
+        from safetensors.torch import load_file  # imports torch: listing runs (the home page) does not
+
         path = self.path(run_id) / name
         if not path.is_file():
             raise UserError(f"run {run_id!r} has no {name} (expected {path})")

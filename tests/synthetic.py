@@ -5,7 +5,10 @@ dark on a coloured, noisy background, so the two domains differ the way MNIST an
 same shapes, different appearance.
 """
 
+from pathlib import Path
+
 import torch
+from PIL import Image
 
 from core.data import Domain
 
@@ -45,3 +48,16 @@ def make_domain(kind: str, n: int, seed: int, *, labelled: bool = True) -> Domai
 
 def make_pair(n: int = 200, *, target_labels: bool = True) -> tuple[Domain, Domain]:
     return make_domain("source", n, 1), make_domain("target", n, 2, labelled=target_labels)
+
+
+def write_image_folders(root: Path, n: int = 200) -> tuple[Path, Path]:
+    """The pair as labelled image folders (root/source/<class>/<i>.png, root/target/...), for the
+    app's folder:PATH domains."""
+    folders = []
+    for kind, seed in (("source", 1), ("target", 2)):
+        domain = make_domain(kind, n, seed)
+        for i, (image, label) in enumerate(zip(domain.train_images, domain.train_labels.tolist())):
+            (root / kind / str(label)).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image.permute(1, 2, 0).numpy()).save(root / kind / str(label) / f"{i}.png")
+        folders.append(root / kind)
+    return folders[0], folders[1]

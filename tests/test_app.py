@@ -1,5 +1,6 @@
-"""The home page renders: device, datasets and the stored runs (streamlit's AppTest)."""
+"""The home page renders: device, datasets, the shipped and the stored runs (streamlit's AppTest)."""
 
+import json
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -12,19 +13,42 @@ from tests.synthetic import make_pair
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
-def test_home_page_lists_datasets_and_stored_runs(tmp_path, monkeypatch):
+def test_home_page_lists_datasets_and_shipped_and_stored_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_CHECKPOINTS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data"))
     config = DANNConfig(source="synthetic-source", target="synthetic-target", epochs=1, steps_per_epoch=2,
                         batch_size=16, snapshot_size=20)  # fmt: skip
-    run_dann(config, RunStore(tmp_path / "runs"), device="cpu", domains=make_pair(40))
+    store = RunStore(tmp_path / "runs")
+    run_dann(config, store, device="cpu", domains=make_pair(40))
     (tmp_path / "runs" / "dann-broken").mkdir()
     (tmp_path / "runs" / "dann-broken" / "run.json").write_text("{not json")
+    shipped = [{"run_id": "dann-000000000000", "title": "Not trained yet", "command": "python -m core dann"},
+               {"run_id": config.run_id(), "title": "Tiny DANN", "command": "python -m core dann --epochs 1"}]  # fmt: skip
+    (tmp_path / "runs" / "shipped.json").write_text(
+        json.dumps({"format": "transfer-explorer/shipped", "version": 1, "runs": shipped})
+    )
 
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "Transfer Explorer"
-    datasets, runs = at.dataframe[0].value, at.dataframe[1].value
-    assert set(datasets["dataset"]) == {"MNIST", "USPS", "MNIST-M"} and set(datasets["at hand"]) == {"no"}
+    datasets, shipped_table, runs = (d.value for d in at.dataframe)
+    assert {"MNIST", "USPS", "MNIST-M"} <= set(datasets["dataset"])
+    assert set(datasets["dataset"]) <= {"MNIST", "USPS", "MNIST-M", "Omniglot"}
+    assert set(datasets["at hand"]) == {"no"}
+    assert list(shipped_table["run"]) == ["Not trained yet", "Tiny DANN"]
+    assert list(shipped_table["epochs"]) == ["not in the store", "1/1"]
+    assert shipped_table["target accuracy"][1] == store.metrics(config.run_id())[-1]["target_acc"]
     assert list(runs["run"]) == [config.run_id()] and list(runs["status"]) == ["complete"]
     assert any("dann-broken" in w.value for w in at.warning)
+
+
+def test_home_page_shows_a_malformed_shipped_list_and_keeps_going(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data"))
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "shipped.json").write_text('{"format": "transfer-explorer/shipped", "version": 1}')
+
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    assert any("shipped.json" in e.value and '"runs"' in e.value for e in at.error)
+    assert any("No runs in" in i.value for i in at.info)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-
-from core.data import folders, mnist, mnistm, usps
-from core.data.convert import CANNY_THRESHOLDS, converted_tensors
+from core.data import folders, mnist, mnistm, omniglot, usps
 from core.data.source import DatasetStatus, Source
 from core.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["DIGIT_DOMAINS", "DatasetStatus", "Domain", "InputSpec", "dataset_status", "load_domain"]
 
@@ -84,6 +85,10 @@ def load_domain(spec: str, input_spec: InputSpec, *, edges: bool = False, downlo
     170 and 300 at the image's own resolution) before the channel and size conversion.
     Missing or malformed data raises UserError naming what was expected and where.
     """
+    # Imported here, not above: torch and OpenCV take seconds to import, and dataset_status()
+    # (the home page) needs neither.
+    from core.data.convert import CANNY_THRESHOLDS, converted_tensors
+
     source = locate(spec, download)
     tensors = converted_tensors(source, input_spec.channels, input_spec.size, edges)
     notes = source.notes
@@ -105,5 +110,5 @@ def load_domain(spec: str, input_spec: InputSpec, *, edges: bool = False, downlo
 
 
 def dataset_status() -> list[DatasetStatus]:
-    """One entry per digit dataset, from file presence only (no decoding, no download)."""
-    return [mnist.status(), usps.status(), mnistm.status()]
+    """One entry per dataset (the digits, then Omniglot), from file presence only (no decoding, no download)."""
+    return [mnist.status(), usps.status(), mnistm.status(), omniglot.status()]

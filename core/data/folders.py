@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from core.data.source import NativeSplits, Source
 from core.errors import UserError
@@ -28,6 +27,8 @@ _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 def images_in(folder: Path) -> list[Path]:
     """Image files under `folder`, recursively and in a stable order, as ImageFolder finds them."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS  # torchvision: seconds to import, so only when needed
+
     found = []
     for parent, dirs, files in os.walk(folder, followlinks=True):
         dirs.sort()

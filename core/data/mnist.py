@@ -5,6 +5,9 @@ in. The data directory is read-only, so the .gz files are linked into a private 
 in the cache and unpacked there, once per decode; the unpacked copies are thrown away because the
 tensor cache holds the result. Checksums come from torchvision's own list, checked before
 torchvision sees a file: a bad file there would make torchvision try to download over it.
+
+torchvision is imported where it is used, not at the top: it takes seconds to import, and the
+file-presence status (the app's home page) needs only the file names.
 """
 
 from __future__ import annotations
@@ -12,9 +15,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-
-import torchvision
-from torchvision.datasets.utils import check_md5
 
 from core.data.source import DIGIT_CLASSES, DatasetStatus, NativeSplits, Source
 from core.errors import UserError
@@ -30,15 +30,22 @@ def download_folder() -> Path:
     return cache_dir() / "MNIST" / "raw"
 
 
+# torchvision's MNIST.resources names, in its order (tests/data/test_mnist.py checks they agree).
+FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+         "t10k-labels-idx1-ubyte.gz")  # fmt: skip
+
+
 def expected_md5() -> dict[str, str]:
     """File name -> md5, read from torchvision at call time so tests can register fixtures."""
+    import torchvision
+
     return dict(torchvision.datasets.MNIST.resources)
 
 
 def _present() -> dict[str, Path]:
     """Each .gz that exists, from the data directory first, else from an earlier download."""
     found = {}
-    for name in expected_md5():
+    for name in FILES:
         for folder in (data_folder(), download_folder()):
             if (folder / name).is_file():
                 found[name] = folder / name
@@ -48,6 +55,8 @@ def _present() -> dict[str, Path]:
 
 def _verified() -> dict[str, Path]:
     """Present files whose md5 matches; a bad file of the user's is an error, a bad download is not."""
+    from torchvision.datasets.utils import check_md5
+
     found = {}
     for name, path in _present().items():
         if check_md5(path, expected_md5()[name]):
@@ -68,6 +77,8 @@ def _missing_message(missing: list[str], reason: str) -> str:
 
 
 def _download() -> None:
+    import torchvision
+
     try:
         torchvision.datasets.MNIST(cache_dir(), train=True, download=True)
     except (RuntimeError, OSError) as err:
@@ -86,6 +97,8 @@ def _link_or_copy(target: Path, link: Path) -> None:
 
 def decode(files: dict[str, Path]) -> NativeSplits:
     """Unpack and read both splits with torchvision, in a temporary folder inside the cache."""
+    import torchvision
+
     cache_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="mnist-unpack-") as root:
         raw = Path(root) / "MNIST" / "raw"
@@ -121,7 +134,7 @@ def locate(download: bool = True) -> Source:
 
 def status() -> DatasetStatus:
     present = _present()
-    missing = [name for name in expected_md5() if name not in present]
+    missing = [name for name in FILES if name not in present]
     if not missing:
         folders = sorted({str(p.parent) for p in present.values()})
         return DatasetStatus("MNIST", True, ", ".join(folders), "all four .gz files found")

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from sklearn.datasets import load_sample_images
 
 from core.data import mnist
 from core.data.source import DIGIT_CLASSES, DatasetStatus, NativeSplits, Source
@@ -191,6 +190,8 @@ def generate(digits: np.ndarray, photos: Sequence[np.ndarray], rng: np.random.Ge
 
 
 def _generated(native_mnist: NativeSplits) -> NativeSplits:
+    from sklearn.datasets import load_sample_images  # scikit-learn takes seconds to import; only generating needs it
+
     photos = [np.asarray(p, dtype=np.uint8) for p in load_sample_images().images]
     train_rng, test_rng = (np.random.default_rng([GENERATOR_SEED, i]) for i in range(2))
     return NativeSplits(

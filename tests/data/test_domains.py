@@ -32,12 +32,13 @@ def test_input_spec_rejects_impossible_shapes(channels: int, size: int) -> None:
 
 def test_status_of_an_empty_data_dir_says_what_to_do(data: Path) -> None:
     statuses = {s.name: s for s in dataset_status()}
-    assert list(statuses) == ["MNIST", "USPS", "MNIST-M"]
+    assert list(statuses) == ["MNIST", "USPS", "MNIST-M", "Omniglot"]
     assert not any(s.available for s in statuses.values())
     mnist = statuses["MNIST"].detail
     assert "train-images-idx3-ubyte.gz" in mnist and str(data / "MNIST" / "raw") in mnist
     assert "usps.t.bz2" in statuses["USPS"].detail and str(data / "USPS") in statuses["USPS"].detail
     assert "MNIST" in statuses["MNIST-M"].detail and str(data / "MNIST-M") in statuses["MNIST-M"].where
+    assert "images_{background,evaluation}.zip" in statuses["Omniglot"].detail
     assert listing(data) == []
 
 

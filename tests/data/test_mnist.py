@@ -28,6 +28,10 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [f"file://{tmp_path}/no-such-mirror/"])
 
 
+def test_the_file_names_are_torchvisions() -> None:
+    assert core.data.mnist.FILES == tuple(name for name, _ in torchvision.datasets.MNIST.resources) == FILES
+
+
 def test_loads_train_and_test_splits(fake_mnist: Path) -> None:
     domain = load_domain("MNIST", InputSpec(1, 28))
     assert domain.name == "MNIST" and domain.spec == "MNIST"

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torchvision
 
+import core.data.usps
 from core.data import InputSpec, load_domain
 from core.errors import UserError
 from tests.data.conftest import listing, usps_bz2
@@ -28,7 +29,11 @@ def no_download(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("USPS download attempted")
 
-    monkeypatch.setattr("core.data.usps.download_url", refuse)
+    monkeypatch.setattr("torchvision.datasets.utils.download_url", refuse)
+
+
+def test_the_file_names_are_torchvisions() -> None:
+    assert core.data.usps.FILES == {split: name for split, (_, name, _) in torchvision.datasets.USPS.split_list.items()}
 
 
 def test_both_splits(usps_folder: Path, no_download: None) -> None:

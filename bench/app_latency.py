@@ -1,0 +1,211 @@
+"""Page latency of the app in Debian's Chromium, against the targets of the domain-adaptation issue.
+
+1. Cold start: `streamlit run app.py` spawned, then the time until Home is drawn, until the
+   domain-adaptation page is drawn when opened directly on a second fresh server, and the first
+   click from Home to that page (target: <= 3 s for Home and the page, with the shipped runs).
+2. Epoch slider: the time from a key press on the Explore view's epoch slider to the map's
+   new frame being drawn, for a run of 2,000 points (target: <= 300 ms, median).
+3. The same redraw while a training job runs on the same server (target: within 2x of idle).
+
+The store is checkpoints/ (the shipped runs) unless --checkpoints says otherwise. When it holds
+no run of at least 2,000 snapshot points with a cached map, a synthetic run of that size (PCA
+maps) is built in a temporary store for steps 2 and 3. The training of step 3 is started through
+the page: the DANN paper's network on two small image folders, one job, as a user would.
+
+    python bench/app_latency.py [--checkpoints DIR] [--repeats 15] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+from bench import report  # noqa: E402
+from core.dann.config import DANNConfig  # noqa: E402
+from core.dann.run import INDEX_FILE, run_dann  # noqa: E402
+from core.dann.ui import explorable_runs  # noqa: E402
+from core.embed import METHODS, EmbedSettings, compute_maps, load_maps  # noqa: E402
+from core.paths import checkpoints_dir  # noqa: E402
+from core.runs import RunStore  # noqa: E402
+from tests.e2e.harness import (  # noqa: E402
+    CHROMIUM,
+    LONG,
+    QUIET_THREADS,
+    fill_tiny_run,
+    launch_chromium,
+    map_title,
+    settle,
+    streamlit_server,
+)
+from tests.synthetic import make_pair, write_image_folders  # noqa: E402
+
+POINTS = 2000
+METHOD_LABELS = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
+# The map's title (it ends with the epoch) changes when the new frame is drawn; polled every animation frame.
+TITLE_CHANGED = """old => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle')]
+    .some(t => /epoch \\d+$/.test(t.textContent) && t.textContent !== old)"""
+
+
+def map_run(store: RunStore) -> tuple[str, str] | None:
+    """A run of >= POINTS snapshot points with a cached map of >= 2 frames: (run id, method)."""
+    for run in explorable_runs(store):
+        index = store.read_tensors(run.run_id, INDEX_FILE)
+        if len(index["domain"]) < POINTS:
+            continue
+        for method in METHODS:
+            maps = load_maps(store, run.run_id, EmbedSettings(method=method))
+            if maps is not None and len(maps.epochs) >= 2:
+                return run.run_id, method
+    return None
+
+
+def build_map_run(store: RunStore) -> tuple[str, str]:
+    """A synthetic run with POINTS snapshot points and 6 frames of PCA maps."""
+    config = DANNConfig(source="synthetic-source", target="synthetic-target", epochs=5, steps_per_epoch=5,
+                        snapshot_size=POINTS // 2)  # fmt: skip
+    run_dann(config, store, device="cpu", domains=make_pair(POINTS // 2))
+    compute_maps(store, config.run_id(), EmbedSettings(method="pca"))
+    return config.run_id(), "pca"
+
+
+def cold_start(browser, env: dict, log: Path) -> dict[str, float]:
+    """Seconds from spawning the server to Home drawn, and Home -> domain-adaptation page by click."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    t0 = time.perf_counter()
+    with streamlit_server(env, log) as url:
+        healthy = time.perf_counter() - t0
+        page.goto(url)
+        page.get_by_text("Stored runs").wait_for(timeout=LONG)
+        page.get_by_test_id("stDataFrame").first.wait_for(timeout=LONG)
+        home = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        page.get_by_role("link", name="Domain adaptation").first.click()
+        expect(page.get_by_role("button", name="Start training")).to_be_visible(timeout=LONG)
+        page.locator('[data-testid="stPlotlyChart"] .gtitle').first.wait_for(timeout=LONG)
+        click = time.perf_counter() - t1
+    page.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    t0 = time.perf_counter()
+    with streamlit_server(env, log) as url:
+        page.goto(f"{url}/domain-adaptation")
+        expect(page.get_by_role("button", name="Start training")).to_be_visible(timeout=LONG)
+        page.locator('[data-testid="stPlotlyChart"] .gtitle').first.wait_for(timeout=LONG)
+        direct = time.perf_counter() - t0
+    page.close()
+    return {"healthy": healthy, "home": home, "click": click, "direct": direct}
+
+
+def slider_redraws(page: Page, repeats: int) -> list[float]:
+    """Seconds from an arrow key on the epoch slider to the map's new frame, `repeats` times."""
+    slider = page.get_by_role("slider")
+    slider.focus()
+    times = []
+    for i in range(repeats):
+        old = map_title(page).text_content()
+        t0 = time.perf_counter()
+        slider.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
+        page.wait_for_function(TITLE_CHANGED, arg=old, polling="raf", timeout=LONG)
+        times.append(time.perf_counter() - t0)
+        settle(page)
+    return times
+
+
+def start_training(browser, url: str, folders: tuple[Path, Path]) -> Page:
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.set_default_timeout(LONG)
+    page.goto(f"{url}/domain-adaptation")
+    expect(page.get_by_role("button", name="Start training")).to_be_visible()
+    settle(page)
+    fill_tiny_run(page, folders, epochs=200, steps=500, seed=int(time.time()) % 100_000)
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_text(re.compile(r"^training · step [1-9]"))).to_be_visible(timeout=LONG)
+    return page
+
+
+def median_ms(times: list[float]) -> str:
+    return f"{1000 * statistics.median(times):.0f} ms"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoints", default=None, help="run store to serve (default: checkpoints/)")
+    ap.add_argument("--repeats", type=int, default=15, help="slider moves per measurement")
+    ap.add_argument("--no-write", action="store_true", help="print only; do not append to BENCHMARKS.md")
+    a = ap.parse_args()
+    if not CHROMIUM.exists():
+        sys.exit(f"needs Debian's Chromium at {CHROMIUM}: apt-get install -y chromium")
+    store = RunStore(a.checkpoints or checkpoints_dir())
+    scratch = Path(tempfile.mkdtemp(prefix="app-latency-"))
+    # No thread limits are added: how the app shares the cores with its jobs is what is measured.
+    env = {"EXPLORER_CHECKPOINTS_DIR": str(store.root.resolve()), "EXPLORER_CACHE_DIR": str(scratch / "cache")}
+    log = scratch / "streamlit.log"
+    rows = []
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        cold = cold_start(browser, env, log)
+        runs = len(store.list())
+        rows += [
+            {"measure": f"cold start -> Home drawn ({runs} stored runs)", "value": f"{cold['home']:.2f} s",
+             "target": "<= 3 s", "met": cold["home"] <= 3},
+            {"measure": "cold start -> domain-adaptation page drawn (opened directly)",
+             "value": f"{cold['direct']:.2f} s", "target": "<= 3 s", "met": cold["direct"] <= 3},
+            {"measure": "Home -> domain-adaptation page, first click", "value": f"{cold['click']:.2f} s",
+             "target": "<= 3 s", "met": cold["click"] <= 3},
+        ]  # fmt: skip
+
+        found = map_run(store)
+        if found is None:
+            store = RunStore(scratch / "runs")
+            found = build_map_run(store)
+            env["EXPLORER_CHECKPOINTS_DIR"] = str(store.root)
+        run_id, method = found
+        folders = write_image_folders(scratch / "data", n=500)
+        with streamlit_server(env, log) as url:
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page.goto(url)
+            page.get_by_text("Stored runs").wait_for(timeout=LONG)
+            page.goto(f"{url}/domain-adaptation?view=Explore&run={run_id}&method={METHOD_LABELS[method]}")
+            expect(map_title(page)).to_contain_text("epoch", timeout=LONG)
+            settle(page)
+            slider_redraws(page, 2)  # warm-up: first draws load plotly's code paths
+            idle = slider_redraws(page, a.repeats)
+            trainer = start_training(browser, url, folders)
+            busy = slider_redraws(page, a.repeats)
+            trainer.get_by_role("button", name="Cancel").click()
+            page.close()
+        ratio = statistics.median(busy) / statistics.median(idle)
+        rows += [
+            {"measure": f"epoch slider -> new frame, {POINTS} points, idle ({method}, median of {a.repeats})",
+             "value": f"{median_ms(idle)} (max {max(idle) * 1000:.0f} ms)", "target": "<= 300 ms",
+             "met": statistics.median(idle) <= 0.3},
+            {"measure": "the same while a training job runs", "value": f"{median_ms(busy)} (max {max(busy) * 1000:.0f} ms)",
+             "target": "<= 2x idle", "met": ratio <= 2},
+            {"measure": "redraw during training / idle", "value": f"{ratio:.2f}x", "target": "<= 2x", "met": ratio <= 2},
+        ]  # fmt: skip
+        browser.close()
+    for row in rows:
+        row["met"] = "yes" if row["met"] else "NO"
+    table = report.markdown_table(rows, ["measure", "value", "target", "met"])
+    limits = ", ".join(f"{k}={os.environ[k]}" for k in QUIET_THREADS if k in os.environ) or "none"
+    notes = (f"Thread limits in the environment: {limits}. The training job of the last rows is the DANN paper's "
+             "network on 500-image folders at batch 32, started through the page. Times include the browser "
+             "drawing the frame.")  # fmt: skip
+    if a.no_write:
+        print(table)
+        print(notes)
+    else:
+        report.append("App page latency (bench/app_latency.py)", table, notes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The few-shot run configuration: one frozen dataclass whose hash names the run.
+
+Defaults are the MAML paper's 5-way 1-shot Omniglot recipe (Finn et al. 2017, section 5.1 and
+appendix A.1): meta-batch 32, one inner SGD step of 0.4 during meta-training and three at test,
+Adam with meta learning rate 0.001, 60,000 meta-steps, rotated characters as extra classes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from core.data.fewshot import FEWSHOT_DATA
+from core.errors import UserError
+from core.maml.solvers import HEAD_INITS, SOLVERS
+
+# Bumped whenever training changes in a way that makes stored runs of an equal config differ.
+ENGINE_VERSION = 1
+
+# Test-time adaptation when the config leaves it at 0. MAML and FO-MAML take as many steps, as
+# large, as in meta-training: with a zero head the first step moves the head alone, and steps
+# beyond the trained ones move the body in ways it was never trained for (after 80 meta-steps on
+# Omniglot, validation fell from 0.86 at one step to 0.55 at three). The paper's protocol (1 step
+# in training, 3 at test) is one flag away: --test-steps 3. The transfer baseline trains a fresh
+# linear head on the support features (logistic regression; cheap, so many steps). ProtoNet
+# takes no steps.
+DEFAULT_TRANSFER_TEST_STEPS = 100
+DEFAULT_TRANSFER_TEST_LR = 0.5
+
+# Which settings each solver reads: to_dict drops the others, so they never change a run's id.
+_META_ONLY = ("meta_batch", "queries", "inner_steps", "inner_lr", "task_aug")
+_TRANSFER_ONLY = ("batch_size",)
+
+
+@dataclass(frozen=True)
+class MAMLConfig:
+    """Everything that determines a few-shot run's numbers (the device and the way the meta-batch
+    is computed do not: see core.maml.solvers.batch_plan)."""
+
+    solver: str = "maml"  # one of SOLVERS: maml | fomaml | transfer | protonet
+    data: str = "omniglot"  # one of FEWSHOT_DATA: omniglot | synthetic
+    ways: int = 5  # classes per training task, and per validation episode
+    shots: int = 1  # support drawings per class
+    queries: int = 1  # query drawings per class in a training task (the MAML code: as many as shots)
+    meta_batch: int = 32  # tasks per meta-step (the paper's)
+    inner_steps: int = 1  # SGD steps on the support set during meta-training (the paper's, 5-way)
+    inner_lr: float = 0.4  # their step size (the paper's, 5-way Omniglot)
+    test_steps: int = 0  # steps at test and validation; 0: inner_steps (MAML), 100 (transfer)
+    test_lr: float = 0.0  # their step size; 0: inner_lr (MAML), DEFAULT_TRANSFER_TEST_LR (transfer)
+    meta_lr: float = 0.001  # Adam's learning rate for the meta-parameters (or the transfer network)
+    epochs: int = 120  # 120 x 500 = 60,000 meta-steps, the paper's
+    steps_per_epoch: int = 500  # meta-steps (transfer: optimizer steps) between validations
+    rotations: bool = True  # characters turned by 90/180/270 degrees are extra training classes
+    task_aug: float = 0.0  # probability of turning a whole training task by 90 or 270 degrees
+    head_init: str = "zero"  # "zero": a fresh zero head per task (any ways); "learned": the paper's
+    batch_size: int = 128  # transfer: images per optimizer step
+    val_characters: int = 100  # background characters held out for validation (never trained on)
+    val_episodes: int = 200  # validation episodes after each epoch (the same ones every epoch)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("inner_lr", "test_lr", "meta_lr", "task_aug"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise UserError(f"{name} must be a finite number, got {value!r}")
+            # ints become floats, so that 1 and 1.0 name the same run
+            object.__setattr__(self, name, float(value))
+        if self.solver not in SOLVERS:
+            raise UserError(f"unknown solver {self.solver!r}; expected one of {', '.join(SOLVERS)}")
+        if self.data not in FEWSHOT_DATA:
+            raise UserError(f"unknown data {self.data!r}; expected one of {', '.join(FEWSHOT_DATA)}")
+        if self.head_init not in HEAD_INITS:
+            raise UserError(f"unknown head_init {self.head_init!r}; expected one of {', '.join(HEAD_INITS)}")
+        if self.head_init == "learned" and self.solver in ("transfer", "protonet"):
+            raise UserError(f"head_init 'learned' is for MAML; {self.solver} never meta-learns a head")
+        for name in ("ways", "shots", "meta_batch", "epochs", "steps_per_epoch", "batch_size", "val_episodes"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.ways < 2:
+            raise UserError(f"ways must be at least 2 (one class is no classification), got {self.ways}")
+        for name in ("queries", "inner_steps", "test_steps", "val_characters"):
+            if getattr(self, name) < 0:
+                raise UserError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.solver in ("maml", "fomaml", "protonet") and self.queries < 1:
+            raise UserError(f"{self.solver} learns from query drawings: queries must be at least 1")
+        if self.solver in ("maml", "fomaml") and self.inner_steps < 1:
+            raise UserError(f"{self.solver} needs at least one inner step, got {self.inner_steps}")
+        for name in ("inner_lr", "test_lr", "meta_lr"):
+            if not 0 <= getattr(self, name) < 100:
+                raise UserError(f"{name} must be a non-negative rate below 100, got {getattr(self, name)}")
+        if self.meta_lr == 0:
+            raise UserError("meta_lr must be positive")
+        if not 0.0 <= self.task_aug <= 1.0:
+            raise UserError(f"task_aug is a probability in [0, 1], got {self.task_aug}")
+
+    @property
+    def meta_learning(self) -> bool:
+        """Whether training runs on tasks (all but the transfer baseline, which trains on batches)."""
+        return self.solver != "transfer"
+
+    @property
+    def eval_steps(self) -> int:
+        """Inner steps at test and validation: test_steps, else the solver's default."""
+        if self.solver == "protonet":
+            return 0
+        if self.test_steps:
+            return self.test_steps
+        return DEFAULT_TRANSFER_TEST_STEPS if self.solver == "transfer" else self.inner_steps
+
+    @property
+    def eval_lr(self) -> float:
+        """Inner step size at test and validation: test_lr, else inner_lr (MAML) or the transfer default."""
+        if self.test_lr:
+            return self.test_lr
+        return DEFAULT_TRANSFER_TEST_LR if self.solver == "transfer" else self.inner_lr
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings this solver reads (the hash is taken over exactly these)."""
+        skip = set()
+        if not self.meta_learning:
+            skip |= set(_META_ONLY) | {"head_init"}
+        else:
+            skip |= set(_TRANSFER_ONLY)
+        if self.solver == "protonet":
+            skip |= {"inner_steps", "inner_lr", "test_steps", "test_lr", "head_init"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MAMLConfig:
+        """Inverse of to_dict; unknown keys are an error (a run from another version or tool)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"unknown few-shot config keys {unknown}; expected a subset of {sorted(known)}")
+        return cls(**d)
+
+    def run_id(self) -> str:
+        """`maml-` + 12 hex digits of a hash over the canonical settings and the engine version."""
+        canonical = json.dumps({"engine": ENGINE_VERSION, **self.to_dict()}, sort_keys=True)
+        return "maml-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]

@@ -1,0 +1,234 @@
+"""Train a few-shot config into the run store, find it there, load its learner, evaluate it.
+
+Layout of a few-shot run folder (see core/runs.py for run.json and metrics.json):
+    weights.safetensors   the learner's meta-parameters after the last finished epoch (the conv4
+                          body, plus the head when it was meta-learned), metadata: epoch, solver
+    evaluations.json      one entry per evaluation protocol run on it (python -m core maml-eval),
+                          newest last; the same protocol replaces its earlier entry
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from core import atomic
+from core.data.fewshot import load_characters
+from core.data.strokes import NAME as SYNTHETIC_NAME
+from core.device import describe_device, pick_device
+from core.errors import UserError
+from core.maml.config import MAMLConfig
+from core.maml.episodes import ClassPool
+from core.maml.evaluation import Evaluation, Learner, evaluate
+from core.maml.solvers import batch_plan
+from core.maml.trainer import (
+    VAL_QUERIES,
+    EpochResult,
+    MAMLTrainer,
+    StepCallback,
+    TrainingCancelled,
+)
+from core.models.conv4 import HEAD_KEYS, Conv4
+from core.runs import RunInfo, RunStore, RunWriter
+
+KIND = "maml"
+WEIGHTS_FILE = "weights.safetensors"
+EVALUATIONS_FILE = "evaluations.json"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """The run's record, whether it was trained now, and the per-epoch metric rows."""
+
+    info: RunInfo
+    trained: bool
+    metrics: list[dict]
+
+
+def _write_epoch(writer: RunWriter, trainer: MAMLTrainer, result: EpochResult) -> None:
+    if result.epoch > 0:
+        writer.write_tensors(
+            WEIGHTS_FILE, trainer.weights(), {"epoch": str(result.epoch), "solver": trainer.config.solver}
+        )
+    writer.add_epoch(result.metrics, epochs_done=result.epoch)
+
+
+def _data_facts(trainer: MAMLTrainer) -> dict[str, Any]:
+    data, val = trainer.data, trainer.val_pool
+    return {
+        "name": SYNTHETIC_NAME if data.synthetic else "Omniglot",
+        "synthetic": data.synthetic,
+        "train_characters": len(trainer.train_pool.characters),
+        "train_classes": trainer.train_pool.num_classes,
+        "val_characters": len(val.characters) if val is not None else 0,
+        "eval_characters": len(data.evaluation),
+        "notes": list(data.background.notes),
+    }
+
+
+def train_epochs(
+    config: MAMLConfig,
+    store: RunStore,
+    *,
+    device: torch.device | str = "auto",
+    data=None,
+    on_step: StepCallback | None = None,
+    on_start: Callable[[MAMLTrainer], None] | None = None,
+    download: bool = True,
+    batch_mode: str = "auto",
+) -> Iterator[EpochResult]:
+    """Train `config` from scratch into the store, yielding each epoch once it is stored.
+
+    The run is marked complete at the end, "cancelled" when a step callback raises
+    TrainingCancelled (finished epochs stay), and "failed" with the message on any other error.
+    """
+    trainer = MAMLTrainer(config, device=device, data=data, on_step=on_step, download=download, batch_mode=batch_mode)
+    if on_start is not None:
+        on_start(trainer)
+    writer = store.create(
+        config.run_id(),
+        KIND,
+        config.to_dict(),
+        epochs_planned=config.epochs,
+        extra={
+            "device": describe_device(trainer.device),
+            "meta_batch_plan": trainer.plan.describe(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "data": _data_facts(trainer),
+            "eval_steps": config.eval_steps,
+            "eval_lr": config.eval_lr,
+            "val_queries": VAL_QUERIES,
+        },
+    )
+    try:
+        for result in trainer.epochs():
+            _write_epoch(writer, trainer, result)
+            yield result
+    except TrainingCancelled:
+        writer.finish("cancelled")
+        return
+    except GeneratorExit:
+        writer.finish("cancelled")
+        raise
+    except BaseException as exc:
+        writer.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    writer.finish("complete")
+
+
+def run_maml(config: MAMLConfig, store: RunStore | None = None, *, retrain: bool = False, **kwargs) -> RunOutcome:
+    """The stored run for `config` when one finished, else train it now (kwargs: train_epochs')."""
+    store = store or RunStore()
+    run_id = config.run_id()
+    if not retrain:
+        found = store.find(run_id)
+        if found is not None:
+            return RunOutcome(found, trained=False, metrics=store.metrics(run_id))
+    for _ in train_epochs(config, store, **kwargs):
+        pass
+    return RunOutcome(store.get(run_id), trained=True, metrics=store.metrics(run_id))
+
+
+def run_config(info: RunInfo) -> MAMLConfig:
+    """The config of a stored few-shot run; UserError when the run is of another kind."""
+    if info.kind != KIND:
+        raise UserError(f"run {info.run_id} is a {info.kind!r} run, not a few-shot ({KIND!r}) run")
+    return MAMLConfig.from_dict(info.config)
+
+
+def load_learner(run_id: str, store: RunStore | None = None, device: torch.device | str = "cpu") -> Learner:
+    """A stored run's learner with its test-time and training inner steps and step sizes.
+
+    Any run with finished epochs loads (an incomplete run gives its last finished epoch);
+    a run without weights yet is a UserError.
+    """
+    store = store or RunStore()
+    info = store.get(run_id)
+    config = run_config(info)
+    dev = pick_device(device) if isinstance(device, str) else device
+    weights = store.read_tensors(run_id, WEIGHTS_FILE)
+    expected = {name for name, _ in Conv4(config.ways).named_parameters()}
+    if not expected - set(HEAD_KEYS) <= set(weights) <= expected:
+        raise UserError(
+            f"{info.path / WEIGHTS_FILE} does not hold conv4 learner weights (keys {sorted(weights)[:4]}...)"
+        )
+    net = Conv4(config.ways).to(dev)
+    meta = config.solver in ("maml", "fomaml")
+    return Learner(
+        solver=config.solver,
+        net=net,
+        params={k: v.to(dev) for k, v in weights.items()},
+        steps=config.eval_steps,
+        lr=config.eval_lr,
+        train_steps=config.inner_steps if meta else 0,
+        train_lr=config.inner_lr if meta else 0.0,
+        device=dev,
+        run_id=run_id,
+        data=config.data,
+    )
+
+
+def evaluation_pool(data: str, download: bool = True) -> ClassPool:
+    """The held-out evaluation characters of dataset `data` (never rotated) as an episode pool."""
+    return ClassPool(load_characters(data, download).evaluation)
+
+
+def evaluate_run(
+    run_id: str,
+    ways: int,
+    shots: int,
+    queries: int,
+    episodes: int,
+    *,
+    store: RunStore | None = None,
+    device: torch.device | str = "auto",
+    steps: int | None = None,
+    lr: float | None = None,
+    seed: int = 0,
+    save: bool = True,
+    download: bool = True,
+    batch_mode: str = "auto",
+    on_batch: Callable[[int, int], None] | None = None,
+) -> Evaluation:
+    """Evaluate a stored run on its dataset's evaluation characters; with `save`, record the
+    result in the run's evaluations.json (replacing an earlier one of the same protocol)."""
+    store = store or RunStore()
+    learner = load_learner(run_id, store, device)
+    pool = evaluation_pool(learner.data, download).to(learner.device)
+    plan = batch_plan(learner.device, batch_mode)
+    result = evaluate(learner, pool, ways, shots, queries, episodes, plan=plan, steps=steps, lr=lr, seed=seed,
+                      on_batch=on_batch)  # fmt: skip
+    if save:
+        entry = {
+            **result.to_dict(),
+            "seed": seed,
+            "device": describe_device(learner.device),
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+        }
+        path = store.path(run_id) / EVALUATIONS_FILE
+        same = ("ways", "shots", "queries", "episodes", "steps", "lr", "seed")
+        kept = [e for e in evaluations(run_id, store) if any(e.get(k) != entry[k] for k in same)]
+        atomic.write_json(path, [*kept, entry])
+    return result
+
+
+def evaluations(run_id: str, store: RunStore | None = None) -> list[dict[str, Any]]:
+    """The evaluations recorded for a run (empty when none)."""
+    store = store or RunStore()
+    path = store.path(run_id) / EVALUATIONS_FILE
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); delete it to start the record afresh") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise UserError(f"{path} should hold a list of evaluation entries")
+    return rows

@@ -1,0 +1,551 @@
+"""Domain adaptation: train DANN in the background, explore and compare its feature maps, present them.
+
+UI only. Training and embedding run as background jobs (core.jobs) in a registry shared by every
+session of this server; the job being watched is kept in the URL (?job=...), so a refresh or a
+second tab reattaches to it. What the page computes lives in core.dann.ui and core.dann.figures.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.dann import figures, ui
+from core.dann.config import VARIANTS
+from core.dann.schedules import SCHEDULE_KINDS
+from core.data import DIGIT_DOMAINS, dataset_status
+from core.embed import METHODS, EmbedSettings, RunMaps, load_maps, snapshot_epochs
+from core.errors import UserError
+from core.jobs import JobRegistry, JobStatus, default_max_workers
+from core.paths import checkpoints_dir
+from core.runs import RunInfo, RunStore
+from core.shipped import ShippedRun, read_shipped
+
+VIEWS = ("Train", "Explore", "Compare")
+METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
+NETWORKS = {"": "by domain: the DANN paper's for digits, the course's for folders",
+            "digit": "the DANN paper's (3×28×28 input)", "course": "the course's (1×32×32 input)"}  # fmt: skip
+POLL_SECONDS = 1.0
+PRESENT_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"] {display: none;}
+.block-container {padding-top: 1rem; max-width: 100%;}
+h1 {font-size: 3rem !important;}
+</style>"""
+
+
+@st.cache_resource(show_spinner=False)
+def _registry(root: str) -> JobRegistry:
+    """One registry per server process and run store: its jobs outlive script runs and sessions."""
+    return JobRegistry(RunStore(root), max_workers=default_max_workers())
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _digit_status() -> dict:
+    return ui.digit_status(dataset_status())
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _points(root: str, run_id: str, epochs: tuple[int, ...]) -> ui.Points:
+    return ui.load_points(RunStore(root), run_id, epochs)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the images of the map's items…")
+def _item_images(spec: str, model: str, edges: bool, ids: tuple[int, ...], name: str | None,
+                 eval_items: int | None):  # fmt: skip
+    """The snapshot items' images of one domain (the dataset is loaded once, only these are kept)."""
+    return ui.item_images(spec, model, ids, edges=edges, trained_on={"name": name, "eval_items": eval_items})
+
+
+def _flash(kind: str, text: str) -> None:
+    """A message for the next script run (callbacks cannot draw)."""
+    st.session_state["flash"] = (kind, text)
+
+
+def _show_flash() -> None:
+    if "flash" in st.session_state:
+        kind, text = st.session_state.pop("flash")
+        getattr(st, kind)(text)
+
+
+def _shipped(store: RunStore) -> list[ShippedRun]:
+    """The runs shipped in the store; an unreadable shipped.json is shown, not fatal."""
+    try:
+        return read_shipped(store)
+    except UserError as err:
+        st.error(str(err))
+        return []
+
+
+def _domain_names(info: RunInfo) -> tuple[str, str]:
+    """Legend names of the two domains, e.g. "source (mnist)"."""
+    cfg = info.config
+    return tuple(f"{side} ({ui.short_spec(str(cfg.get(side, '?')))})" for side in ("source", "target"))
+
+
+def _bound(key: str):
+    """A URL-bound widget's value before the widget is drawn: session state, else the URL."""
+    return st.session_state.get(key, st.query_params.get(key))
+
+
+def _present_changed() -> None:
+    """Keep the presentation view in the URL as ?present=1, so a shared link opens it."""
+    if st.session_state["present"]:
+        st.query_params["present"] = "1"
+    else:
+        st.query_params.pop("present", None)
+
+
+def _controls(present: bool):
+    """Where a view puts its controls: inline, or folded away in the presentation view."""
+    return st.expander("Controls", expanded=False) if present else st.container()
+
+
+# ---- Train -------------------------------------------------------------------------------------
+
+
+def _init_form() -> None:
+    for key, value in ui.form_defaults().items():
+        st.session_state.setdefault(f"f_{key}", value)
+
+
+def _form() -> dict:
+    return {key: st.session_state[f"f_{key}"] for key in ui.form_defaults()}
+
+
+def _domain_picker(side: str, status: dict) -> None:
+    def label(spec: str) -> str:
+        if spec == ui.FOLDER:
+            return "image folder…"
+        name = ui.DOMAIN_NAMES[spec]
+        return name if status.get(spec) is None or status[spec].available else f"{name} (not at hand)"
+
+    st.selectbox(side.capitalize(), (*DIGIT_DOMAINS, ui.FOLDER), format_func=label, key=f"f_{side}",
+                 persist_state="session")  # fmt: skip
+    if st.session_state[f"f_{side}"] == ui.FOLDER:
+        st.text_input(f"{side.capitalize()} folder", key=f"f_{side}_folder", placeholder="/path/to/train_data",
+                      help="One subfolder per class (a single subfolder means unlabelled).",
+                      persist_state="session")  # fmt: skip
+
+
+def _schedule_controls() -> None:
+    kind = st.selectbox("λ schedule", tuple(SCHEDULE_KINDS), key="f_schedule", persist_state="session",
+                        help="\n".join(f"- **{k}**: {v}" for k, v in SCHEDULE_KINDS.items()))  # fmt: skip
+    if kind == "expr":
+        st.text_input("λ(p) =", key="f_expr", live=True, persist_state="session",
+                      help="Numbers, p, pi, e, + - * / **, exp log sqrt sin cos tanh sigmoid abs min max clip.")  # fmt: skip
+        return
+    value_label = {"constant": "λ", "dann": "scale", "log": "scale"}.get(kind, "final λ")
+    cols = st.columns(2)
+    cols[0].number_input(value_label, key="f_lambda_value", step=0.1, format="%.3f", persist_state="session")
+    if kind == "dann":
+        cols[1].number_input("γ (steepness)", key="f_gamma", min_value=0.1, step=1.0, persist_state="session")
+    elif kind in ("linear", "step"):
+        cols[1].number_input("λ at the start", key="f_lambda_start", step=0.1, format="%.3f", persist_state="session")
+        if kind == "linear":
+            st.slider("ramp ends at p =", 0.01, 1.0, key="f_ramp_end", persist_state="session")
+        else:
+            st.slider("step at p =", 0.0, 1.0, key="f_step_at", persist_state="session")
+
+
+def _train_controls(status: dict) -> None:
+    cols = st.columns(2)
+    with cols[0]:
+        _domain_picker("source", status)
+    with cols[1]:
+        _domain_picker("target", status)
+    st.selectbox("Variant", tuple(VARIANTS), key="f_variant", format_func=lambda v: f"{v}: {VARIANTS[v]}",
+                 persist_state="session")  # fmt: skip
+    _schedule_controls()
+    cols = st.columns(4)
+    cols[0].number_input("Epochs", 1, 200, key="f_epochs", persist_state="session")
+    cols[1].number_input("Batch size", 1, 1024, key="f_batch_size", help="images per domain per step",
+                         persist_state="session")  # fmt: skip
+    cols[2].number_input("Learning rate", 1e-5, 1.0, key="f_lr0", format="%.4f", step=0.001, persist_state="session")
+    cols[3].number_input("Seed", 0, 2**31 - 1, key="f_seed", persist_state="session")
+    with st.expander("Advanced: shorter epochs, smaller maps"):
+        st.number_input("Steps per epoch (0: one pass over the larger training set)", 0, 100_000,
+                        key="f_steps_per_epoch", persist_state="session")  # fmt: skip
+        st.number_input("Snapshot items per domain (points on the map)", 10, 5000, key="f_snapshot_size",
+                        persist_state="session")  # fmt: skip
+        st.selectbox("Network", ("", "digit", "course"), key="f_model", format_func=NETWORKS.get,
+                     persist_state="session")  # fmt: skip
+
+
+def _start(registry: JobRegistry, config) -> None:
+    """Start button: queue the training, or open the stored run when it was trained before."""
+    try:
+        started = registry.start_training(config)
+    except UserError as err:
+        _flash("error", str(err))
+        return
+    if started.found:
+        _show_run(started.run_id)
+        st.session_state["view"] = "Explore"
+        _flash("info", "This configuration was trained before: here is the stored run.")
+    else:
+        st.query_params["job"] = started.job_id
+
+
+def _train_view(registry: JobRegistry, store: RunStore, present: bool) -> None:
+    _init_form()
+    status = _digit_status()
+    left, right = st.columns([1, 1], gap="large")
+    with left, _controls(present):
+        _train_controls(status)
+    problems = []
+    config = None
+    try:
+        config = ui.config_from_form(_form())
+    except UserError as err:
+        problems.append(str(err))
+    problems += ui.missing_data((st.session_state["f_source"], st.session_state["f_target"]), status)
+    with right:
+        if config is not None:
+            st.plotly_chart(figures.schedule_figure(config), key="schedule_preview")
+        for problem in problems:
+            st.error(problem)
+        trained = config is not None and store.find(config.run_id()) is not None
+        if config is not None:
+            steps = f"{config.steps_per_epoch} steps" if config.steps_per_epoch else "one pass"
+            st.caption(f"{config.epochs} epochs of {steps}, {config.batch_size} images per domain per step; "
+                       f"run id {config.run_id()}")  # fmt: skip
+        if trained:
+            st.info("This configuration was trained before: Start opens the stored run.")
+        st.button("Open the stored run" if trained else "Start training", type="primary", disabled=bool(problems),
+                  on_click=_start, args=(registry, config), key="start")  # fmt: skip
+        _job_section(registry)
+
+
+def _job_section(registry: JobRegistry) -> None:
+    job_id = st.query_params.get("job")
+    if job_id:
+        status = registry.status(job_id)
+        if status is None:
+            st.warning(f"This server does not know job {job_id} (it may have restarted). Any epochs it stored "
+                       "are under Explore.")  # fmt: skip
+        else:
+            _job_panel(registry, job_id, status.active)
+    _other_jobs(registry, job_id)
+
+
+def _job_panel(registry: JobRegistry, job_id: str, active: bool) -> None:
+    """The job's progress, polled while it is queued or running; a plain drawing once it is over,
+    so that its buttons rerun the whole page (a click inside a fragment reruns only the fragment)."""
+    if not active:
+        _draw_job(registry, registry.status(job_id))
+        return
+
+    @st.fragment(run_every=POLL_SECONDS)
+    def panel() -> None:
+        status = registry.status(job_id)
+        if not status.active:
+            st.rerun()  # the job ended: redraw the whole page once, and stop polling
+        _draw_job(registry, status)
+
+    panel()
+
+
+def _draw_job(registry: JobRegistry, s: JobStatus) -> None:
+    st.markdown(f"**{s.title}**")
+    if s.state == "queued":
+        st.info(f"Waiting in the queue: position {s.position} (at most {registry.max_workers} jobs run at once).")
+    elif s.state == "running":
+        text = f"{s.note} · step {s.step} of {s.total}" if s.total else s.note
+        if s.kind == "train":
+            text += f" · epoch {s.epoch} of {s.epochs} stored"
+        st.progress(s.fraction, text=text)
+    elif s.state == "done":
+        st.success(f"Finished: {s.epoch} of {s.epochs} epochs." if s.kind == "train" else "Finished.")
+    elif s.state == "cancelled":
+        st.warning(f"Cancelled; {s.epoch} finished epochs are kept." if s.kind == "train" else "Cancelled.")
+    else:
+        st.error(f"The job failed: {s.error}")
+    if s.maps_error:
+        st.warning(f"The t-SNE frames could not be computed during training ({s.maps_error}); Explore computes them.")
+    if s.active:
+        st.button("Cancel", key=f"cancel-{s.job_id}", on_click=registry.cancel, args=(s.job_id,))
+    if s.kind == "train" and s.metrics:
+        st.plotly_chart(figures.metrics_figure(s.metrics, title="per-epoch metrics"), key=f"live-{s.job_id}")
+    if s.kind == "train" and s.epoch > 0 and not s.active:
+        st.button("Explore this run", key=f"explore-{s.job_id}", on_click=_open_run, args=(s.run_id,))
+
+
+def _show_run(run_id: str) -> None:
+    """Pick `run_id` in Explore (in a callback: before the picker is drawn)."""
+    st.session_state["run"] = run_id
+    st.query_params["run"] = run_id
+
+
+def _open_run(run_id: str) -> None:
+    _show_run(run_id)
+    st.session_state["view"] = "Explore"
+
+
+def _watch(job_id: str) -> None:
+    st.query_params["job"] = job_id
+
+
+def _other_jobs(registry: JobRegistry, current: str | None) -> None:
+    others = [j for j in registry.jobs() if j.job_id != current and j.kind == "train"]
+    if not others:
+        return
+    with st.expander(f"Other trainings on this server ({sum(j.active for j in others)} active)"):
+        for j in others:
+            cols = st.columns([4, 1])
+            where = f"queue position {j.position}" if j.position else f"{j.state}, epoch {j.epoch}/{j.epochs}"
+            cols[0].write(f"{j.title} · {where}")
+            cols[1].button("Watch", key=f"watch-{j.job_id}", on_click=_watch, args=(j.job_id,))
+
+
+# ---- maps: what Explore and Compare show -----------------------------------------------------
+
+
+def _maps_for(registry: JobRegistry, store: RunStore, info: RunInfo, method: str) -> tuple[RunMaps | None, JobStatus | None]:
+    """The cached maps, and the job to watch while frames are missing or the run still trains.
+
+    A missing frame is computed in a background job, never here. While a run trains, its t-SNE
+    frames come from the training job itself; other methods are topped up by maps jobs. A maps
+    job that failed or was cancelled is not restarted by itself: the page says why and offers a
+    button.
+    """
+    settings = EmbedSettings(method=method)
+    maps = load_maps(store, info.run_id, settings)
+    have = set(maps.epochs) if maps else set()
+    missing = [e for e in snapshot_epochs(store, info.run_id) if e not in have]
+    training = registry.latest("train", info.run_id)
+    training = training if training is not None and training.active else None
+    job = registry.latest("maps", info.run_id, settings.key())
+    if missing and not (job is not None and job.active) and not (training is not None and method == "tsne"):
+        if job is not None and job.state in ("failed", "cancelled"):
+            st.error(f"The {METHOD_NAMES[method]} maps were not computed: {job.error or 'cancelled'}")
+            st.button("Compute them again", key=f"maps-again-{info.run_id}-{method}",
+                      on_click=registry.start_maps, args=(info.run_id, settings))  # fmt: skip
+            return maps, training
+        job = registry.status(registry.start_maps(info.run_id, settings))
+    if job is not None and job.active:
+        return maps, job
+    return maps, training
+
+
+def _wait_panel(registry: JobRegistry, store: RunStore, job: JobStatus, run_id: str, method: str) -> None:
+    """The progress of `job`; the page redraws once a frame or a snapshot is added or the job ends."""
+
+    def token() -> tuple[int, int]:
+        maps = load_maps(store, run_id, EmbedSettings(method=method))
+        return len(snapshot_epochs(store, run_id)), len(maps.epochs) if maps else 0
+
+    start = token()
+
+    @st.fragment(run_every=POLL_SECONDS)
+    def panel() -> None:
+        s = registry.status(job.job_id)
+        if s is None or not s.active or token() != start:
+            st.rerun()
+        done = f"{s.step} of {s.total}" if s.total else s.note
+        cols = st.columns([6, 1])
+        cols[0].progress(s.fraction, text=f"{s.title} · {done}")
+        if s.kind == "maps":
+            cols[1].button("Cancel", key=f"cancel-maps-{s.job_id}", on_click=registry.cancel, args=(s.job_id,))
+
+    panel()
+
+
+# ---- Explore -----------------------------------------------------------------------------------
+
+
+def _run_picked() -> None:
+    st.query_params["run"] = st.session_state["run"]
+
+
+def _explore_controls(runs: list[RunInfo], shipped: list[ShippedRun]) -> tuple[str, str, figures.MapStyle, bool]:
+    titles = {s.run_id: s.title for s in shipped}
+    labels = {r.run_id: ui.run_label(r, titles.get(r.run_id)) for r in runs}
+    # The run id is kept in the URL by hand (?run=dann-...): a bound selectbox would put its label there.
+    if st.session_state.get("run", st.query_params.get("run")) not in labels:
+        st.session_state["run"] = ui.default_run(runs, shipped).run_id
+    elif "run" not in st.session_state:
+        st.session_state["run"] = st.query_params["run"]
+    run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="run", on_change=_run_picked)
+    with st.container(horizontal=True, gap="large", vertical_alignment="bottom"):
+        method = st.segmented_control("Method", METHODS, format_func=METHOD_NAMES.get, key="method",
+                                      default="tsne", required=True, bind="query-params")  # fmt: skip
+        colour = st.segmented_control("Colour by", figures.COLOUR_BY, key="colour", default="domain",
+                                      required=True, bind="query-params")  # fmt: skip
+        markers = st.toggle("Shapes by domain", value=True, key="markers",
+                            help="Circles for source items, diamonds for target items.")  # fmt: skip
+        play = st.toggle("Animation", key="play", help="Every epoch in one figure: press ▶ Play under the map.")
+    return run_id, method, figures.MapStyle(colour_by=colour, marker_by_domain=markers), play
+
+
+def _epoch_slider(epochs: list[int], key: str) -> int:
+    if st.session_state.get(key) not in epochs:
+        st.session_state[key] = epochs[-1]
+    return st.select_slider("Epoch", epochs, key=key) if len(epochs) > 1 else epochs[0]
+
+
+def _inspect_panel(info: RunInfo, points: ui.Points, epoch: int, names: tuple[str, str], selection) -> None:
+    """The clicked point: its image when the run's dataset is at hand, domain, label, prediction."""
+    row = ui.selected_row(selection, points)
+    if row is None:
+        st.caption("Click a point on the map to see its image, label and prediction.")
+        return
+    item = ui.inspect(points, row, epoch)
+    side = ("source", "target")[item.domain]
+    cfg, facts = info.config, info.extra.get(side) or {}
+    ids, position = ui.domain_ids(points, row)
+    with st.container(horizontal=True, gap="medium", key="inspect"):
+        why = None
+        try:
+            images = _item_images(str(cfg.get(side)), str(cfg.get("model")), side == "source" and bool(cfg.get("source_edges")),
+                                  tuple(ids.tolist()), facts.get("name"), facts.get("eval_items"))  # fmt: skip
+            st.image(ui.enlarged(images[position]), width=112)
+        except UserError as err:
+            why = str(err)
+        label = f"label {item.label}" if item.label >= 0 else "no label"
+        mark = "" if item.label < 0 else (" ✓" if item.prediction == item.label else " ✗")
+        prob = "" if item.domain_prob is None else f"  \ndomain classifier: P(target) = {item.domain_prob:.2f}"
+        st.markdown(f"**{names[item.domain]}** item {item.item}  \n{label} · predicted {item.prediction}{mark} "
+                    f"(epoch {epoch}){prob}")  # fmt: skip
+    if why is not None:
+        st.caption(f"No image: {why}")
+
+
+def _explore_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun],
+                  present: bool) -> None:  # fmt: skip
+    with _controls(present):
+        run_id, method, style, play = _explore_controls(runs, shipped)
+    info = next(r for r in runs if r.run_id == run_id)
+    titles = {s.run_id: s.title for s in shipped}
+    if present:
+        style = figures.MapStyle(style.colour_by, style.marker_by_domain, font_size=22, height=820, point_size=8)
+    maps, job = _maps_for(registry, store, info, method)
+    rows = store.metrics(run_id)
+    if job is not None:
+        _wait_panel(registry, store, job, run_id, method)
+    if maps is None:
+        st.info(f"No {METHOD_NAMES[method]} map of this run yet; it is being computed.")
+        if rows:
+            st.plotly_chart(figures.metrics_figure(rows, title=ui.run_label(info, titles.get(run_id))), key="metrics")
+        return
+    epochs = maps.epochs
+    points = _points(str(store.root), run_id, tuple(epochs))
+    names = _domain_names(info)
+    title = f"{METHOD_NAMES[method]} · {titles.get(run_id, info.config.get('variant'))}"
+    map_col, side = st.columns([3, 2], gap="medium")
+    with map_col:
+        epoch = _epoch_slider(epochs, "epoch")
+        if play:
+            fig = figures.map_animation(maps, points, names, title=title, start_epoch=epoch, style=style)
+        else:
+            fig = figures.map_figure(maps, points, epoch, names, title=title, style=style)
+        event = st.plotly_chart(fig, key="map", on_select="rerun", selection_mode="points")
+    with side:
+        print("SELECTION", dict(event.selection), flush=True)
+        _inspect_panel(info, points, epoch, names, event.selection)
+        height = 420 if present else 340
+        font = style.font_size
+        st.plotly_chart(figures.metrics_figure(rows, epoch=epoch, title="per-epoch metrics", font_size=font,
+                                               height=height), key="metrics")  # fmt: skip
+        i = epochs.index(epoch)
+        moved = maps.displacement[i]
+        st.caption(f"Epoch {epoch}: trustworthiness {maps.trustworthiness[i]:.3f}"
+                   + (f", points moved {moved:.2f} on average since the previous frame" if moved is not None else "")
+                   + f"; {len(points.domain)} points; axes fixed over all epochs.")  # fmt: skip
+        if not present:
+            _exports(maps, points, names, title, epoch, style, rows, info)
+
+
+def _exports(maps: RunMaps, points: ui.Points, names: tuple[str, str], title: str, epoch: int,
+             style: figures.MapStyle, rows: list[dict], info: RunInfo) -> None:  # fmt: skip
+    """Download buttons; the HTML and the PNG are made only when clicked."""
+    stem = f"{info.run_id}-{maps.settings.method}"
+    row = st.container(horizontal=True)
+    row.download_button(
+        "Animation (HTML)", lambda: figures.animation_html(figures.map_animation(maps, points, names, title=title,
+                                                                                 start_epoch=epoch, style=style)),
+        file_name=f"{stem}.html", mime="text/html", on_click="ignore", key="export_html",
+    )  # fmt: skip
+    row.download_button(
+        "Frame (PNG)", lambda: figures.map_png(maps, points, epoch, names, title=title, style=style),
+        file_name=f"{stem}-epoch{epoch}.png", mime="image/png", on_click="ignore", key="export_png",
+    )  # fmt: skip
+    row.download_button("Metrics (CSV)", ui.metrics_csv(rows), file_name=f"{info.run_id}-metrics.csv",
+                        mime="text/csv", on_click="ignore", key="export_csv")  # fmt: skip
+
+
+# ---- Compare -----------------------------------------------------------------------------------
+
+
+def _compare_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun],
+                  present: bool) -> None:  # fmt: skip
+    titles = {s.run_id: s.title for s in shipped}
+    labels = {r.run_id: ui.run_label(r, titles.get(r.run_id)) for r in runs}
+    by_id = {r.run_id: r for r in runs}
+    with _controls(present):
+        chosen = st.multiselect("Runs (2 to 4)", list(labels), default=ui.compare_defaults(runs),
+                                format_func=labels.get, max_selections=4, key="compare")  # fmt: skip
+        cols = st.columns(2)
+        method = cols[0].segmented_control("Method", METHODS, format_func=METHOD_NAMES.get, key="compare_method",
+                                           default="tsne", required=True)  # fmt: skip
+        colour = cols[1].segmented_control("Colour by", figures.COLOUR_BY, key="compare_colour", default="domain",
+                                           required=True)  # fmt: skip
+    if len(chosen) < 2:
+        st.info("Pick two to four runs to compare.")
+        return
+    font = 20 if present else 12
+    style = figures.MapStyle(colour, True, font_size=font, height=620 if present else 440, point_size=5)
+    found = {run_id: _maps_for(registry, store, by_id[run_id], method) for run_id in chosen}
+    ready = {run_id: maps for run_id, (maps, _) in found.items() if maps is not None}
+    all_epochs = sorted({e for maps in ready.values() for e in maps.epochs})
+    epoch = _epoch_slider(all_epochs, "compare_epoch") if all_epochs else 0
+    for col, run_id in zip(st.columns(len(chosen)), chosen):
+        maps, job = found[run_id]
+        info = by_id[run_id]
+        with col:
+            st.caption(labels[run_id])
+            if job is not None:
+                _wait_panel(registry, store, job, run_id, method)
+            if maps is None:
+                st.info("map being computed")
+                continue
+            e = ui.nearest_epoch(maps.epochs, epoch)
+            points = _points(str(store.root), run_id, tuple(maps.epochs))
+            fig = figures.map_figure(maps, points, e, _domain_names(info),
+                                     title=titles.get(run_id, info.config.get("variant", "")), style=style)  # fmt: skip
+            st.plotly_chart(fig, key=f"compare-map-{run_id}")
+    curves = {f"{i + 1}: {titles.get(r) or ui.short_run_name(by_id[r])}": store.metrics(r) for i, r in enumerate(chosen)}
+    st.plotly_chart(figures.compare_figure(curves, font_size=font, height=700 if present else 560), key="compare_metrics")
+
+
+# ---- the page ------------------------------------------------------------------------------------
+
+store = RunStore(checkpoints_dir())
+registry = _registry(str(store.root))
+if "present" not in st.session_state:
+    st.session_state["present"] = st.query_params.get("present") == "1"
+present = st.toggle("Presentation view", key="present", on_change=_present_changed,
+                    help="Large plots and fonts, controls folded away; ?present=1 in the URL.")  # fmt: skip
+if present:
+    st.markdown(PRESENT_CSS, unsafe_allow_html=True)
+else:
+    st.title("Domain adaptation")
+    st.caption("Train DANN with a λ schedule of your choice in the background; watch source and target features "
+               "align, epoch by epoch.")  # fmt: skip
+if _bound("view") not in VIEWS:
+    st.session_state["view"] = VIEWS[0]
+view = st.segmented_control("View", VIEWS, key="view", required=True, bind="query-params",
+                            label_visibility="collapsed")  # fmt: skip
+_show_flash()
+try:
+    if view == "Train":
+        _train_view(registry, store, present)
+    else:
+        shipped = _shipped(store)
+        runs = ui.shipped_first(ui.explorable_runs(store), shipped)
+        if not runs:
+            st.info(f"No runs with feature snapshots in `{store.root}` yet: train one under Train.")
+        elif view == "Explore":
+            _explore_view(registry, store, runs, shipped, present)
+        else:
+            _compare_view(registry, store, runs, shipped, present)
+except UserError as err:
+    st.error(str(err))

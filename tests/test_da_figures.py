@@ -1,0 +1,93 @@
+"""The domain-adaptation page's figures and exports: fixed axes, traces, animation, HTML, PNG."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.dann import figures
+from core.dann.config import DANNConfig
+from core.dann.schedules import LambdaSchedule
+from core.dann.ui import Points
+from core.embed import EmbedSettings, RunMaps
+
+NAMES = ("source (mnist)", "target (usps)")
+
+
+@pytest.fixture
+def maps_and_points() -> tuple[RunMaps, Points]:
+    rng = np.random.default_rng(0)
+    epochs = [0, 1, 2]
+    coords = np.stack([rng.normal(size=(40, 2)) * (1 + e) for e in epochs]).astype(np.float32)
+    maps = RunMaps("dann-x", EmbedSettings(method="pca"), epochs, coords, [0.9, 0.9, 0.9], [None, 1.0, 1.0],
+                   [0.1, 0.1, 0.1])  # fmt: skip
+    domain = np.repeat([0, 1], 20).astype(np.uint8)
+    label = np.concatenate([np.arange(20) % 10, np.full(20, -1)])  # an unlabelled target
+    points = Points(domain, np.arange(40), label, {e: (np.arange(40) + e) % 10 for e in epochs})
+    return maps, points
+
+
+def _xy(trace) -> np.ndarray:
+    return np.stack([np.asarray(trace.x, dtype=float), np.asarray(trace.y, dtype=float)], axis=1)
+
+
+def test_a_frame_draws_every_point_once_on_the_axes_of_the_whole_run(maps_and_points):
+    maps, points = maps_and_points
+    for epoch in maps.epochs:
+        fig = figures.map_figure(maps, points, epoch, NAMES, title="PCA")
+        assert fig.layout.title.text == f"PCA · epoch {epoch}"
+        x0, x1, y0, y1 = maps.bounds()
+        assert fig.layout.xaxis.range[0] < x0 and fig.layout.xaxis.range[1] > x1  # same for every epoch
+        assert fig.layout.yaxis.range[0] < y0 and fig.layout.yaxis.range[1] > y1
+        drawn = np.concatenate([_xy(t) for t in fig.data])
+        assert sorted(map(tuple, drawn)) == sorted(map(tuple, maps.frame(epoch).astype(float)))
+    source, target = fig.data
+    assert (source.name, source.marker.symbol, target.marker.symbol) == (NAMES[0], "circle", "diamond")
+    assert "label" in source.hovertemplate and "no label" in target.hovertemplate
+    assert list(source.customdata[3]) == [3, 3, (3 + 2) % 10, 3]  # item, label, prediction at epoch 2, row
+    assert list(target.customdata[5]) == [25, -1, (25 + 2) % 10, 25]
+
+
+def test_colour_by_class_gives_a_trace_per_class_and_domain_and_a_legend_for_the_shapes(maps_and_points):
+    maps, points = maps_and_points
+    fig = figures.map_figure(maps, points, 1, NAMES, style=figures.MapStyle(colour_by="class"))
+    names = [t.name for t in fig.data if t.showlegend]
+    assert names == [f"class {c}" for c in range(10)] + ["unlabelled", *NAMES]
+    assert sum(len(t.x) for t in fig.data if t.name not in NAMES) == 40  # the shape legends hold no points
+
+
+def test_the_animation_has_a_frame_per_epoch_and_starts_where_asked(maps_and_points):
+    maps, points = maps_and_points
+    fig = figures.map_animation(maps, points, NAMES, title="t", start_epoch=1)
+    assert [f.name for f in fig.frames] == ["0", "1", "2"]
+    assert fig.layout.sliders[0].active == 1 and fig.layout.title.text == "t · epoch 1"
+    assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["▶ Play", "❚❚ Pause"]
+    html = figures.animation_html(fig)
+    assert "<html>" in html and '"name":"2"' in html.replace(" ", "")
+    assert len(html) > 1_000_000 and "<script src=" not in html  # plotly.js inlined: it plays offline
+
+
+def test_the_png_frame_is_an_image_of_the_asked_size_with_both_domains_coloured(maps_and_points):
+    maps, points = maps_and_points
+    png = figures.map_png(maps, points, 2, NAMES, title="PCA", size=(800, 600))
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    assert image.size == (800, 600)
+    colours = {c for _, c in image.getcolors(maxcolors=1 << 16)}
+    for hex_colour in figures.DOMAIN_COLOURS:
+        assert tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)) in colours
+
+
+def test_schedule_and_metric_figures_show_what_they_are_given():
+    config = DANNConfig(schedule=LambdaSchedule(kind="constant", value=0.3))
+    lam, lr = figures.schedule_figure(config).data
+    assert set(lam.y) == {0.3} and lr.y[0] == pytest.approx(0.01)
+    rows = [{"epoch": 0, "target_acc": 0.1, "source_acc": 0.1, "domain_acc": 0.5},
+            {"epoch": 1, "target_acc": 0.4, "source_acc": 0.9, "domain_acc": 0.6, "lambda": 0.3}]  # fmt: skip
+    fig = figures.metrics_figure(rows, epoch=1)
+    assert {t.name: list(t.y) for t in fig.data}["λ"] == [0.3]
+    assert fig.layout.shapes[0].x0 == 1
+    both = figures.compare_figure({"a": rows, "b": rows[:1]})
+    assert [t.name for t in both.data if t.showlegend] == ["a", "b"]

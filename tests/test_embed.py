@@ -1,0 +1,264 @@
+"""Feature maps over epochs: alignment, caching, incremental frames and bad input, on tiny
+generated runs written in the run store's real layout."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core import embed
+from core.__main__ import main
+from core.embed import EmbedSettings, compute_maps, load_maps, maps_path, procrustes_align
+from core.errors import UserError
+from core.runs import RunStore
+
+RUN = "dann-test0000"
+POINTS, DIMS = 120, 16
+TSNE = EmbedSettings(method="tsne", perplexity=10, pca_dims=8)
+PCA = EmbedSettings(method="pca", pca_dims=8)
+
+
+def drifting(epochs: int, points: int = POINTS, dims: int = DIMS, seed: int = 0) -> list[np.ndarray]:
+    """Five class clusters that separate a little more every epoch, with per-epoch noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(5, dims)) * 3
+    labels = np.arange(points) % 5
+    base = rng.normal(size=(points, dims))
+    return [(1 + 0.2 * e) * centres[labels] + base + 0.05 * rng.normal(size=(points, dims)) for e in range(epochs)]
+
+
+def write_run(store: RunStore, features: list[np.ndarray], run_id: str = RUN) -> None:
+    n = len(features[0])
+    writer = store.create(run_id, "dann", {"test": True}, epochs_planned=len(features) - 1)
+    writer.write_tensors("snapshots/index.safetensors", {
+        "source_ids": torch.arange(n // 2), "target_ids": torch.arange(n - n // 2),
+        "labels": torch.arange(n) % 5, "domain": (torch.arange(n) >= n // 2).to(torch.uint8),
+    })  # fmt: skip
+    for epoch, x in enumerate(features):
+        write_snapshot(store, epoch, x, run_id)
+    writer.finish()
+
+
+def write_snapshot(store: RunStore, epoch: int, x: np.ndarray, run_id: str = RUN) -> None:
+    from core import atomic
+
+    n = len(x)
+    atomic.write_tensors(store.path(run_id) / embed.snapshot_file(epoch), {
+        "features": torch.from_numpy(np.asarray(x, np.float32)).half(),
+        "predictions": torch.zeros(n, dtype=torch.uint8), "domain_prob": torch.zeros(n, dtype=torch.float16),
+    }, {"epoch": str(epoch)})  # fmt: skip
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path / "runs")
+
+
+@pytest.fixture
+def frames_computed(monkeypatch):
+    """Counts the frames actually laid out (cache hits and copied frames do not count)."""
+    calls = []
+    real = embed.embed_frame
+
+    def counting(z, previous, settings):
+        calls.append(settings.method)
+        return real(z, previous, settings)
+
+    monkeypatch.setattr(embed, "embed_frame", counting)
+    return calls
+
+
+def test_snapshot_names_match_the_trainers():
+    from core.dann.run import snapshot_file
+
+    assert [embed.snapshot_file(e) for e in (0, 7, 123)] == [snapshot_file(e) for e in (0, 7, 123)]
+
+
+@pytest.mark.parametrize("reflect", [False, True])
+def test_procrustes_recovers_a_rotation_and_reflection_exactly(reflect):
+    x = np.random.default_rng(1).normal(size=(50, 2))
+    x -= x.mean(0)
+    a = 0.9
+    q = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    if reflect:
+        q = q @ np.diag([1.0, -1.0])
+    moved = x @ q + np.array([5.0, -3.0])
+    np.testing.assert_allclose(procrustes_align(moved, x), x, atol=1e-12)
+    # Rotation and reflection only: a scaled copy stays scaled.
+    np.testing.assert_allclose(procrustes_align(2 * moved, x), 2 * x, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(30, 6), (6, 30)])  # more points than dims, and fewer
+def test_reduce_features_keeps_distances_and_fixes_signs(shape):
+    x = np.random.default_rng(2).normal(size=shape)
+    z = embed.reduce_features(x, 50)
+    assert z.shape == (shape[0], min(shape))
+
+    def distances(a):
+        return np.linalg.norm(a[:, None] - a[None], axis=-1)
+
+    np.testing.assert_allclose(distances(z), distances(x), atol=1e-10)
+    assert np.all(np.diff(z.var(0)) <= 1e-12)  # leading components first
+    np.testing.assert_allclose(embed.reduce_features(-x, 3), z[:, :3], atol=1e-12)  # a sign convention, not chance
+
+
+def test_exact_neighbours_match_scikit_learn_across_blocks(monkeypatch):
+    from sklearn.neighbors import NearestNeighbors
+
+    monkeypatch.setattr(embed, "_KNN_BLOCK", 7)
+    z = np.random.default_rng(3).normal(size=(40, 5))
+    idx, dist = embed.nearest_neighbors(z, 6)
+    ref_dist, ref_idx = NearestNeighbors(n_neighbors=6, algorithm="brute").fit(z).kneighbors()
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_allclose(dist, ref_dist, atol=1e-10)
+
+
+def test_settings_key_follows_the_fields_the_method_uses():
+    assert EmbedSettings(method="pca", perplexity=5, seed=3).key() == EmbedSettings(method="pca").key()
+    assert EmbedSettings(method="umap", perplexity=5).key() == EmbedSettings(method="umap").key()
+    assert EmbedSettings(perplexity=5).key() != EmbedSettings().key()
+    assert EmbedSettings(method="umap", min_dist=0.5).key() != EmbedSettings(method="umap").key()
+    assert len({EmbedSettings(method=m).key() for m in embed.METHODS}) == 3
+    assert EmbedSettings(perplexity=5).to_dict()["perplexity"] == 5
+    with pytest.raises(UserError, match="unknown map method 'mds'"):
+        EmbedSettings(method="mds")
+
+
+def test_maps_are_cached_then_reused(store, frames_computed):
+    write_run(store, drifting(3))
+    assert load_maps(store, RUN, TSNE) is None
+    progress = []
+    maps = compute_maps(store, RUN, TSNE, on_frame=lambda done, total: progress.append((done, total)))
+    assert progress == [(0, 3), (1, 3), (2, 3), (3, 3)] and len(frames_computed) == 3
+    assert maps.epochs == [0, 1, 2] and maps.coords.shape == (3, POINTS, 2) and maps.coords.dtype == np.float32
+    assert maps.displacement[0] is None and all(d > 0 for d in maps.displacement[1:])
+    assert all(0.8 < t <= 1.0 for t in maps.trustworthiness) and all(s >= 0 for s in maps.seconds)
+    assert maps_path(store, RUN, TSNE).parent == store.path(RUN) / "maps"
+
+    again = compute_maps(store, RUN, TSNE)
+    loaded = load_maps(store, RUN, TSNE)
+    assert len(frames_computed) == 3  # nothing laid out again
+    for other in (again, loaded):
+        np.testing.assert_array_equal(other.coords, maps.coords)
+        assert other.trustworthiness == maps.trustworthiness and other.displacement == maps.displacement
+    np.testing.assert_array_equal(maps.frame(2), maps.coords[2])
+    lo, hi = maps.coords.min(axis=(0, 1)), maps.coords.max(axis=(0, 1))
+    assert maps.bounds() == (lo[0], hi[0], lo[1], hi[1])
+    with pytest.raises(KeyError, match="epoch 9"):
+        maps.frame(9)
+
+
+def test_changed_settings_compute_new_maps_beside_the_old(store, frames_computed):
+    write_run(store, drifting(2))
+    first = compute_maps(store, RUN, TSNE)
+    other = EmbedSettings(method="tsne", perplexity=12, pca_dims=8)
+    assert load_maps(store, RUN, other) is None
+    second = compute_maps(store, RUN, other)
+    assert len(frames_computed) == 4 and not np.array_equal(first.coords, second.coords)
+    np.testing.assert_array_equal(load_maps(store, RUN, TSNE).coords, first.coords)
+
+
+def test_new_epochs_are_added_incrementally_and_match_a_run_in_one_go(store, tmp_path, frames_computed):
+    feats = drifting(3)
+    write_run(store, feats[:2])
+    compute_maps(store, RUN, TSNE)
+    write_snapshot(store, 2, feats[2])
+    assert load_maps(store, RUN, TSNE).epochs == [0, 1]
+    maps = compute_maps(store, RUN, TSNE)
+    assert maps.epochs == [0, 1, 2] and len(frames_computed) == 3
+
+    whole = RunStore(tmp_path / "whole")
+    write_run(whole, feats)
+    np.testing.assert_array_equal(compute_maps(whole, RUN, TSNE).coords, maps.coords)
+
+
+def test_a_changed_snapshot_drops_its_frame_and_the_later_ones(store, frames_computed):
+    feats = drifting(3)
+    write_run(store, feats)
+    before = compute_maps(store, RUN, TSNE)
+    write_snapshot(store, 1, feats[1] + 1.5 * np.random.default_rng(9).normal(size=feats[1].shape))
+    assert load_maps(store, RUN, TSNE).epochs == [0]
+    after = compute_maps(store, RUN, TSNE)
+    assert len(frames_computed) == 5  # 3, then epochs 1 and 2 again
+    np.testing.assert_array_equal(after.coords[0], before.coords[0])
+    assert not np.array_equal(after.coords[1], before.coords[1])
+
+
+def test_a_rewritten_but_identical_snapshot_keeps_the_cache(store, frames_computed):
+    feats = drifting(2)
+    write_run(store, feats)
+    compute_maps(store, RUN, TSNE)
+    write_snapshot(store, 1, feats[1])  # new file, new mtime, same features: a deterministic retrain
+    assert load_maps(store, RUN, TSNE).epochs == [0, 1]
+    compute_maps(store, RUN, TSNE)
+    assert len(frames_computed) == 2
+
+
+def test_identical_snapshots_give_identical_frames(store, tmp_path, frames_computed):
+    feats = drifting(3)
+    feats[1] = feats[0]
+    write_run(store, feats)
+    maps = compute_maps(store, RUN, TSNE)
+    np.testing.assert_array_equal(maps.coords[1], maps.coords[0])
+    assert maps.displacement[1] == 0.0 and maps.trustworthiness[1] == maps.trustworthiness[0]
+    assert len(frames_computed) == 2  # epoch 1 is epoch 0's frame, not a new layout
+
+    twin = RunStore(tmp_path / "twin")  # the same snapshots elsewhere: bit for bit the same maps
+    write_run(twin, feats)
+    np.testing.assert_array_equal(compute_maps(twin, RUN, TSNE).coords, maps.coords)
+
+
+def test_frames_are_aligned_through_the_per_epoch_pca_basis_changes(store):
+    x = drifting(1)[0]
+    # The trainer stores each epoch in its own principal axes: the same cloud can come back with
+    # its axes reordered and flipped, which must not turn the map.
+    write_run(store, [x, -x[:, ::-1]])
+    maps = compute_maps(store, RUN, PCA)
+    assert maps.displacement[1] < 1e-3 * np.abs(maps.coords[0]).max()
+
+
+def test_umap_frames_are_laid_out_warm_and_aligned(store):
+    write_run(store, drifting(2))
+    maps = compute_maps(store, RUN, EmbedSettings(method="umap", n_neighbors=10, pca_dims=8))
+    assert maps.coords.shape == (2, POINTS, 2) and np.isfinite(maps.coords).all()
+    assert all(t > 0.8 for t in maps.trustworthiness) and maps.displacement[1] > 0
+
+
+def test_bad_input_is_a_clear_error(store):
+    write_run(store, drifting(1))
+    write_snapshot(store, 1, np.zeros((0, DIMS)))
+    with pytest.raises(UserError, match="empty"):
+        compute_maps(store, RUN, PCA)
+    assert load_maps(store, RUN, PCA).epochs == [0]  # the frames before the bad one are kept
+
+    bad = drifting(1)[0]
+    bad[3, 2] = np.nan
+    write_snapshot(store, 1, bad)
+    with pytest.raises(UserError, match="NaN or infinite"):
+        compute_maps(store, RUN, PCA)
+
+    with pytest.raises(UserError, match=r"perplexity 50 needs at least 151"):
+        compute_maps(store, RUN, EmbedSettings(perplexity=50))
+    with pytest.raises(UserError, match="not found"):
+        compute_maps(store, "dann-nothere", PCA)
+
+    store.create("dann-empty", "dann", {}, epochs_planned=1).finish("failed", error="boom")
+    with pytest.raises(UserError, match="no feature snapshots"):
+        compute_maps(store, "dann-empty", PCA)
+
+
+def test_command_line(store, capsys):
+    write_run(store, drifting(3))
+    args = ["embed", RUN, "--method", "pca", "--pca-dims", "8", "--checkpoints", str(store.root)]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["frames"] == 3 and out["computed_now"] == 3 and out["key"] == PCA.key()
+    assert [f["epoch"] for f in out["per_frame"]] == [0, 1, 2] and out["mean_displacement"] > 0
+    assert main(args) == 0
+    shown = capsys.readouterr().out
+    assert "3 frames (0 computed now)" in shown and "trustworthiness" in shown
+
+    assert main(["embed", "dann-nothere", "--checkpoints", str(store.root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "dann-nothere" in err and "Traceback" not in err

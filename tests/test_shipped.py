@@ -1,0 +1,67 @@
+"""The list of shipped runs (checkpoints/shipped.json): read in order, absent means none, and every
+malformed file a UserError that names it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.errors import UserError
+from core.runs import RunStore
+from core.shipped import SHIPPED_FILE, ShippedRun, read_shipped
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _write(store: RunStore, doc) -> None:
+    store.root.mkdir(parents=True, exist_ok=True)
+    (store.root / SHIPPED_FILE).write_text(doc if isinstance(doc, str) else json.dumps(doc))
+
+
+def _doc(*runs: dict, **fields) -> dict:
+    return {"format": "transfer-explorer/shipped", "version": 1, "runs": list(runs), **fields}
+
+
+def _run(run_id: str = "dann-aaaaaaaaaaaa", title: str = "Source only", command: str = "python -m core dann") -> dict:
+    return {"run_id": run_id, "title": title, "command": command}
+
+
+def test_runs_come_in_the_files_order_and_a_store_without_the_file_ships_none(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    assert read_shipped(store) == []
+    _write(store, _doc(_run("dann-bbbbbbbbbbbb", "B  "), _run("dann-aaaaaaaaaaaa", "A", " python -m core dann --x ")))
+    assert read_shipped(store) == [
+        ShippedRun("dann-bbbbbbbbbbbb", "B", "python -m core dann"),
+        ShippedRun("dann-aaaaaaaaaaaa", "A", "python -m core dann --x"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("doc", "reason"),
+    [
+        ("{not json", "not valid JSON"),
+        (["a", "list"], "format marker"),
+        (_doc(_run(), format="something/else"), "format marker"),
+        (_doc(_run(), version=2), "version 2"),
+        ({"format": "transfer-explorer/shipped", "version": 1}, '"runs"'),
+        (_doc(_run(title="")), "run 1 should have the text fields"),
+        (_doc(_run(), {"run_id": "dann-cccccccccccc", "title": "C"}), "run 2 should have the text fields"),
+        (_doc(_run(run_id="../elsewhere")), "not a run id"),
+        (_doc(_run(title="A"), _run(run_id="dann-dddddddddddd", title="A")), "title must appear once; repeated: A"),
+        (_doc(_run(title="A"), _run(title="B")), "run_id must appear once"),
+    ],
+)
+def test_a_malformed_file_is_a_user_error_naming_it(tmp_path, doc, reason):
+    store = RunStore(tmp_path / "runs")
+    _write(store, doc)
+    with pytest.raises(UserError, match="shipped.json") as info:
+        read_shipped(store)
+    assert reason in str(info.value)
+
+
+def test_the_projects_own_shipped_list_is_readable():
+    runs = read_shipped(RunStore(ROOT / "checkpoints"))
+    assert runs and all(r.command.startswith("python -m core dann") for r in runs)
+    assert len({r.title for r in runs}) == len(runs)
