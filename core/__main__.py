@@ -130,32 +130,41 @@ METRIC_COLUMNS = [
 ]  # fmt: skip
 
 
-def _cmd_dann(a: argparse.Namespace) -> int:
-    from tqdm import tqdm
+class _StepBar:
+    """A progress bar over optimizer steps on stderr, opened at the first step (when the total is
+    known). `on_step` is None when disabled, so trainers skip the callback entirely."""
 
+    def __init__(self, desc: str, enabled: bool = True):
+        self.desc = desc
+        self.bar = None
+        self.on_step = self._update if enabled else None
+
+    def _update(self, step: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="step", desc=self.desc, file=sys.stderr, dynamic_ncols=True)
+        self.bar.update(step - self.bar.n)
+
+    def __enter__(self) -> _StepBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _cmd_dann(a: argparse.Namespace) -> int:
     from core.dann.run import run_dann
     from core.runs import RunStore
 
     config = _config_from_args(a)
     store = RunStore(a.checkpoints)
-    bar = None
-
-    def on_step(step: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="step", desc=f"{config.variant} {config.source}->{config.target}",
-                       file=sys.stderr, dynamic_ncols=True)  # fmt: skip
-        bar.update(step - bar.n)
-
     t0 = time.perf_counter()
-    try:
+    with _StepBar(f"{config.variant} {config.source}->{config.target}", enabled=not (a.quiet or a.json)) as bar:
         outcome = run_dann(
-            config, store, retrain=a.retrain, device=a.device, download=not a.no_download,
-            on_step=None if a.quiet or a.json else on_step,
-        )  # fmt: skip
-    finally:
-        if bar is not None:
-            bar.close()
+            config, store, retrain=a.retrain, device=a.device, download=not a.no_download, on_step=bar.on_step
+        )
     seconds = time.perf_counter() - t0
     info, rows = outcome.info, outcome.metrics
     last = rows[-1] if rows else {}
@@ -414,31 +423,18 @@ SYNTHETIC_NOTE = "note: synthetic stroke alphabets, not Omniglot; these accuraci
 
 
 def _cmd_maml(a: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from core.maml.run import run_maml
     from core.runs import RunStore
 
     config = _maml_config_from_args(a)
     store = RunStore(a.checkpoints)
-    bar = None
-
-    def on_step(step: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="step", desc=f"{config.solver} {config.data} {config.ways}w{config.shots}s",
-                       file=sys.stderr, dynamic_ncols=True)  # fmt: skip
-        bar.update(step - bar.n)
-
     t0 = time.perf_counter()
-    try:
+    desc = f"{config.solver} {config.data} {config.ways}w{config.shots}s"
+    with _StepBar(desc, enabled=not (a.quiet or a.json)) as bar:
         outcome = run_maml(
             config, store, retrain=a.retrain, device=a.device, download=not a.no_download, batch_mode=a.batch_mode,
-            on_step=None if a.quiet or a.json else on_step,
-        )  # fmt: skip
-    finally:
-        if bar is not None:
-            bar.close()
+            on_step=bar.on_step,
+        )
     seconds = time.perf_counter() - t0
     info, rows = outcome.info, outcome.metrics
     last = rows[-1] if rows else {}

@@ -336,7 +336,7 @@ class JobRegistry:
 
     def _train(self, job: _Job, config: DANNConfig, domains: tuple[Domain, Domain] | None) -> str:
         from core.dann.run import train_epochs
-        from core.dann.trainer import TrainingCancelled
+        from core.runs import TrainingCancelled
 
         def on_start(trainer) -> None:
             job.total, job.note = trainer.total_steps, "training"

@@ -18,10 +18,10 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from safetensors import SafetensorError
 
@@ -36,6 +36,11 @@ RUN_FORMAT = "transfer-explorer/run"
 FORMAT_VERSION = 1
 STATUSES = ("running", "complete", "incomplete", "cancelled", "failed")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+Result = TypeVar("Result")
+
+
+class TrainingCancelled(Exception):
+    """Raised by a step callback to stop training; finished epochs stay stored."""
 
 
 @dataclass
@@ -245,3 +250,44 @@ class RunWriter:
         self._doc["error"] = error
         self._doc.pop("owner", None)
         self._save_doc()
+
+
+def record_epochs(writer: RunWriter, results: Iterator[Result], write: Callable[[Result], None]) -> Iterator[Result]:
+    """Store each result with `write` as it comes and yield it once stored; then mark the run
+    complete. It is marked "cancelled" when a step callback raises TrainingCancelled or the
+    consumer stops early (finished epochs stay), and "failed" with the message on any other error."""
+    try:
+        for result in results:
+            write(result)
+            yield result
+    except TrainingCancelled:
+        writer.finish("cancelled")
+        return
+    except GeneratorExit:
+        writer.finish("cancelled")
+        raise
+    except BaseException as exc:
+        writer.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    writer.finish("complete")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """The run's record, whether it was trained now, and the per-epoch metric rows."""
+
+    info: RunInfo
+    trained: bool
+    metrics: list[dict]
+
+
+def stored_or_trained(store: RunStore, run_id: str, train: Callable[[], Iterator[Any]], retrain: bool = False) -> RunOutcome:
+    """The stored run `run_id` when one finished (unless `retrain`), else the run that consuming
+    `train()` to its end leaves in the store."""
+    if not retrain:
+        found = store.find(run_id)
+        if found is not None:
+            return RunOutcome(found, trained=False, metrics=store.metrics(run_id))
+    for _ in train():
+        pass
+    return RunOutcome(store.get(run_id), trained=True, metrics=store.metrics(run_id))

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 
 from core.dann.config import DANNConfig
-from core.dann.trainer import DANNTrainer, EpochResult, StepCallback, TrainingCancelled
+from core.dann.trainer import DANNTrainer, EpochResult, StepCallback
 from core.data import Domain
 from core.device import describe_device
-from core.runs import RunInfo, RunStore, RunWriter
+from core.runs import RunOutcome, RunStore, RunWriter, record_epochs, stored_or_trained
 
 KIND = "dann"
 INDEX_FILE = "snapshots/index.safetensors"
@@ -29,15 +28,6 @@ WEIGHTS_FILE = "weights.safetensors"
 
 def snapshot_file(epoch: int) -> str:
     return f"snapshots/epoch_{epoch:04d}.safetensors"
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """The run's record, whether it was trained now, and the per-epoch metric rows."""
-
-    info: RunInfo
-    trained: bool
-    metrics: list[dict]
 
 
 def _domain_facts(d: Domain) -> dict:
@@ -105,30 +95,10 @@ def train_epochs(
         INDEX_FILE,
         {"source_ids": idx.source_ids, "target_ids": idx.target_ids, "labels": idx.labels, "domain": idx.domain},
     )
-    try:
-        for result in trainer.epochs():
-            _write_epoch(writer, trainer, result)
-            yield result
-    except TrainingCancelled:
-        writer.finish("cancelled")
-        return
-    except GeneratorExit:
-        writer.finish("cancelled")
-        raise
-    except BaseException as exc:
-        writer.finish("failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    writer.finish("complete")
+    yield from record_epochs(writer, trainer.epochs(), lambda result: _write_epoch(writer, trainer, result))
 
 
 def run_dann(config: DANNConfig, store: RunStore | None = None, *, retrain: bool = False, **kwargs) -> RunOutcome:
     """The stored run for `config` when one finished, else train it now (kwargs: train_epochs')."""
     store = store or RunStore()
-    run_id = config.run_id()
-    if not retrain:
-        found = store.find(run_id)
-        if found is not None:
-            return RunOutcome(found, trained=False, metrics=store.metrics(run_id))
-    for _ in train_epochs(config, store, **kwargs):
-        pass
-    return RunOutcome(store.get(run_id), trained=True, metrics=store.metrics(run_id))
+    return stored_or_trained(store, config.run_id(), lambda: train_epochs(config, store, **kwargs), retrain)

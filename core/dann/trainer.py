@@ -21,6 +21,7 @@ from core.device import pick_device, seed_everything
 from core.errors import UserError
 from core.models import MODELS, DANNNet, build_model
 from core.models.domain_stats import Stats, estimate_statistics, using_statistics
+from core.runs import TrainingCancelled
 
 # Snapshot items are drawn with a seed of their own, so runs that differ only in their training
 # seed (or schedule) show the same points and can be compared side by side.
@@ -30,9 +31,7 @@ STATS_ITEMS = 4096  # training images per domain that its normalisation statisti
 
 StepCallback = Callable[[int, int], None]
 
-
-class TrainingCancelled(Exception):
-    """Raised by a step callback to stop training; finished epochs stay stored."""
+__all__ = ["DANNTrainer", "EpochResult", "Snapshot", "SnapshotIndex", "StepCallback", "TrainingCancelled"]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import json
 import platform
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -32,23 +31,13 @@ from core.maml.trainer import (
     EpochResult,
     MAMLTrainer,
     StepCallback,
-    TrainingCancelled,
 )
 from core.models.conv4 import HEAD_KEYS, Conv4
-from core.runs import RunInfo, RunStore, RunWriter
+from core.runs import RunInfo, RunOutcome, RunStore, RunWriter, record_epochs, stored_or_trained
 
 KIND = "maml"
 WEIGHTS_FILE = "weights.safetensors"
 EVALUATIONS_FILE = "evaluations.json"
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """The run's record, whether it was trained now, and the per-epoch metric rows."""
-
-    info: RunInfo
-    trained: bool
-    metrics: list[dict]
 
 
 def _write_epoch(writer: RunWriter, trainer: MAMLTrainer, result: EpochResult) -> None:
@@ -107,33 +96,13 @@ def train_epochs(
             "val_queries": VAL_QUERIES,
         },
     )
-    try:
-        for result in trainer.epochs():
-            _write_epoch(writer, trainer, result)
-            yield result
-    except TrainingCancelled:
-        writer.finish("cancelled")
-        return
-    except GeneratorExit:
-        writer.finish("cancelled")
-        raise
-    except BaseException as exc:
-        writer.finish("failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    writer.finish("complete")
+    yield from record_epochs(writer, trainer.epochs(), lambda result: _write_epoch(writer, trainer, result))
 
 
 def run_maml(config: MAMLConfig, store: RunStore | None = None, *, retrain: bool = False, **kwargs) -> RunOutcome:
     """The stored run for `config` when one finished, else train it now (kwargs: train_epochs')."""
     store = store or RunStore()
-    run_id = config.run_id()
-    if not retrain:
-        found = store.find(run_id)
-        if found is not None:
-            return RunOutcome(found, trained=False, metrics=store.metrics(run_id))
-    for _ in train_epochs(config, store, **kwargs):
-        pass
-    return RunOutcome(store.get(run_id), trained=True, metrics=store.metrics(run_id))
+    return stored_or_trained(store, config.run_id(), lambda: train_epochs(config, store, **kwargs), retrain)
 
 
 def run_config(info: RunInfo) -> MAMLConfig:

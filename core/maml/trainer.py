@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from core.dann.trainer import TrainingCancelled
+from core.runs import TrainingCancelled
 from core.data.fewshot import load_characters
 from core.data.omniglot import CharacterSet, Omniglot
 from core.device import pick_device, seed_everything
