@@ -1,7 +1,10 @@
+import hashlib
+import json
+
 import pytest
 import torch
 
-from core.dann.config import DANNConfig
+from core.dann.config import ENGINE_VERSION, DANNConfig
 from core.dann.run import INDEX_FILE, WEIGHTS_FILE, run_dann, snapshot_file, train_epochs
 from core.dann.schedules import LambdaSchedule, LrSchedule
 from core.dann.trainer import DANNTrainer, TrainingCancelled, class_balanced_sample, principal_components
@@ -170,6 +173,11 @@ def test_config_hash_depends_only_on_what_matters():
     ).run_id()
     assert DANNConfig(seed=1).run_id() != base.run_id()
     assert DANNConfig(target_entropy=0.3).run_id() != base.run_id()
+    # The shipped MNIST -> MNIST-M runs keep their ids; USPS runs carry USPS's data version.
+    assert base.run_id() == "dann-7249803a4895"
+    usps = DANNConfig(target="usps")
+    legacy = json.dumps({"engine": ENGINE_VERSION, **usps.to_dict()}, sort_keys=True)
+    assert usps.run_id() != "dann-" + hashlib.sha256(legacy.encode()).hexdigest()[:12]
     assert DANNConfig(variant="source_only", target_entropy=0.3).run_id() == DANNConfig(variant="source_only").run_id()
     assert DANNConfig(source="folder:/x").model == "course" and base.model == "digit"
 

@@ -126,5 +126,9 @@ class DANNConfig:
 
     def run_id(self) -> str:
         """`dann-` + 12 hex digits of a hash over the canonical settings and the engine version."""
-        canonical = json.dumps({"engine": ENGINE_VERSION, **self.to_dict()}, sort_keys=True)
+        from core.data.domains import domain_version
+
+        versions = {spec: v for spec in (self.source, self.target) if (v := domain_version(spec)) != 1}
+        data = {"data_versions": versions} if versions else {}
+        canonical = json.dumps({"engine": ENGINE_VERSION, **data, **self.to_dict()}, sort_keys=True)
         return "dann-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
