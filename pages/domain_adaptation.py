@@ -7,6 +7,8 @@ second tab reattaches to it. What the page computes lives in core.dann.ui and co
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from core.dann import figures, ui
@@ -377,14 +379,36 @@ def _explore_controls(runs: list[RunInfo], shipped: list[ShippedRun]) -> tuple[s
 
 
 def _epoch_slider(epochs: list[int], key: str) -> int:
-    if st.session_state.get(key) not in epochs:
-        st.session_state[key] = epochs[-1]
-    return st.select_slider("Epoch", epochs, key=key) if len(epochs) > 1 else epochs[0]
+    """The epoch slider: at the last epoch at first, then where it was left, also after redraws
+    without it (while another method's map is computed). The start is the slider's default value,
+    not a value put in session state: a slider that mounts late (a click reran the page first)
+    starts from its default, and so agrees with the page."""
+    kept = st.session_state.get(key, st.session_state.get(f"{key}_kept"))
+    if key in st.session_state and st.session_state[key] not in epochs:
+        del st.session_state[key]
+    if len(epochs) == 1:
+        return epochs[0]
+    epoch = st.select_slider("Epoch", epochs, value=kept if kept in epochs else epochs[-1], key=key)
+    st.session_state[f"{key}_kept"] = epoch
+    return epoch
 
 
-def _inspect_panel(info: RunInfo, points: ui.Points, epoch: int, names: tuple[str, str], selection) -> None:
+def _map_clicked(run_id: str, points: ui.Points) -> None:
+    """Remember the clicked item: the chart's own selection is dropped whenever its figure changes
+    (another epoch, method or colouring), and the item should stay inspected across those."""
+    row = ui.selected_row(st.session_state["map"].selection, points)
+    st.session_state["inspected"] = None if row is None else (run_id, row)
+
+
+def _inspected_row(run_id: str, points: ui.Points) -> int | None:
+    inspected = st.session_state.get("inspected")
+    if inspected is None or inspected[0] != run_id or not 0 <= inspected[1] < len(points.item):
+        return None
+    return inspected[1]
+
+
+def _inspect_panel(info: RunInfo, points: ui.Points, epoch: int, names: tuple[str, str], row: int | None) -> None:
     """The clicked point: its image when the run's dataset is at hand, domain, label, prediction."""
-    row = ui.selected_row(selection, points)
     if row is None:
         st.caption("Click a point on the map to see its image, label and prediction.")
         return
@@ -392,19 +416,21 @@ def _inspect_panel(info: RunInfo, points: ui.Points, epoch: int, names: tuple[st
     side = ("source", "target")[item.domain]
     cfg, facts = info.config, info.extra.get(side) or {}
     ids, position = ui.domain_ids(points, row)
-    with st.container(horizontal=True, gap="medium", key="inspect"):
+    with st.container(key="inspect"):
+        picture, text = st.columns([1, 3], vertical_alignment="center")
         why = None
         try:
-            images = _item_images(str(cfg.get(side)), str(cfg.get("model")), side == "source" and bool(cfg.get("source_edges")),
-                                  tuple(ids.tolist()), facts.get("name"), facts.get("eval_items"))  # fmt: skip
-            st.image(ui.enlarged(images[position]), width=112)
+            edges = side == "source" and bool(cfg.get("source_edges"))
+            images = _item_images(str(cfg.get(side)), str(cfg.get("model")), edges, tuple(ids.tolist()),
+                                  facts.get("name"), facts.get("eval_items"))  # fmt: skip
+            picture.image(ui.enlarged(images[position]), width=112)
         except UserError as err:
             why = str(err)
         label = f"label {item.label}" if item.label >= 0 else "no label"
         mark = "" if item.label < 0 else (" ✓" if item.prediction == item.label else " ✗")
         prob = "" if item.domain_prob is None else f"  \ndomain classifier: P(target) = {item.domain_prob:.2f}"
-        st.markdown(f"**{names[item.domain]}** item {item.item}  \n{label} · predicted {item.prediction}{mark} "
-                    f"(epoch {epoch}){prob}")  # fmt: skip
+        text.markdown(f"**{names[item.domain]}** item {item.item}  \n{label} · predicted {item.prediction}{mark} "
+                      f"(epoch {epoch}){prob}")  # fmt: skip
     if why is not None:
         st.caption(f"No image: {why}")
 
@@ -430,17 +456,17 @@ def _explore_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
     points = _points(str(store.root), run_id, tuple(epochs))
     names = _domain_names(info)
     title = f"{METHOD_NAMES[method]} · {titles.get(run_id, info.config.get('variant'))}"
+    row = _inspected_row(run_id, points)
     map_col, side = st.columns([3, 2], gap="medium")
     with map_col:
         epoch = _epoch_slider(epochs, "epoch")
         if play:
             fig = figures.map_animation(maps, points, names, title=title, start_epoch=epoch, style=style)
         else:
-            fig = figures.map_figure(maps, points, epoch, names, title=title, style=style)
-        event = st.plotly_chart(fig, key="map", on_select="rerun", selection_mode="points")
+            fig = figures.map_figure(maps, points, epoch, names, title=title, style=style, selected_row=row)
+        st.plotly_chart(fig, key="map", on_select=partial(_map_clicked, run_id, points), selection_mode="points")
     with side:
-        print("SELECTION", dict(event.selection), flush=True)
-        _inspect_panel(info, points, epoch, names, event.selection)
+        _inspect_panel(info, points, epoch, names, row)
         height = 420 if present else 340
         font = style.font_size
         st.plotly_chart(figures.metrics_figure(rows, epoch=epoch, title="per-epoch metrics", font_size=font,
@@ -512,7 +538,8 @@ def _compare_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
             fig = figures.map_figure(maps, points, e, _domain_names(info),
                                      title=titles.get(run_id, info.config.get("variant", "")), style=style)  # fmt: skip
             st.plotly_chart(fig, key=f"compare-map-{run_id}")
-    curves = {f"{i + 1}: {titles.get(r) or ui.short_run_name(by_id[r])}": store.metrics(r) for i, r in enumerate(chosen)}
+    names = [titles.get(r) or ui.short_run_name(by_id[r]) for r in chosen]
+    curves = {f"{i + 1}: {name}": store.metrics(r) for i, (name, r) in enumerate(zip(names, chosen))}
     st.plotly_chart(figures.compare_figure(curves, font_size=font, height=700 if present else 560), key="compare_metrics")
 
 

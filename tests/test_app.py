@@ -23,7 +23,7 @@ def test_home_page_lists_datasets_and_shipped_and_stored_runs(tmp_path, monkeypa
     (tmp_path / "runs" / "dann-broken").mkdir()
     (tmp_path / "runs" / "dann-broken" / "run.json").write_text("{not json")
     shipped = [{"run_id": "dann-000000000000", "title": "Not trained yet", "command": "python -m core dann"},
-               {"run_id": config.run_id(), "title": "Tiny DANN", "command": "python -m core dann --epochs 1"}]  # fmt: skip
+               {"run_id": config.run_id(), "title": "Tiny DANN", "command": "python -m core dann"}]  # fmt: skip
     (tmp_path / "runs" / "shipped.json").write_text(
         json.dumps({"format": "transfer-explorer/shipped", "version": 1, "runs": shipped})
     )

@@ -51,6 +51,14 @@ def test_a_frame_draws_every_point_once_on_the_axes_of_the_whole_run(maps_and_po
     assert list(target.customdata[5]) == [25, -1, (25 + 2) % 10, 25]
 
 
+def test_a_selected_row_is_drawn_selected_in_its_trace_and_the_rest_unselected(maps_and_points):
+    maps, points = maps_and_points
+    assert all("selectedpoints" not in t for t in figures.map_figure(maps, points, 1, NAMES).to_dict()["data"])
+    source, target = figures.map_figure(maps, points, 1, NAMES, selected_row=23).data
+    assert list(target.selectedpoints) == [3] and list(source.selectedpoints) == []
+    assert target.customdata[3][3] == 23
+
+
 def test_colour_by_class_gives_a_trace_per_class_and_domain_and_a_legend_for_the_shapes(maps_and_points):
     maps, points = maps_and_points
     fig = figures.map_figure(maps, points, 1, NAMES, style=figures.MapStyle(colour_by="class"))

@@ -173,6 +173,8 @@ def test_explore_lists_stored_runs_and_draws_the_chosen_runs_map_at_the_chosen_e
     at.selectbox(key="run").set_value(first.run_id()).run()  # no PCA map cached: computed in the background
     assert any("being computed" in i for i in _texts(at.info))
     _until(at, lambda at: any(c.proto.id.endswith("-map") for c in at.get("plotly_chart")))
+    assert _chart(at, "map")["layout"]["title"]["text"] == "PCA · dann · epoch 1"  # the epoch one looked at is kept
+    at.select_slider(key="epoch").set_value(2).run()
     assert _chart(at, "map")["layout"]["title"]["text"] == "PCA · dann · epoch 2"
 
 
@@ -249,7 +251,8 @@ def test_shipped_runs_come_first_by_title_and_explore_and_compare_start_on_the_c
 
     runs = ui.shipped_first(newest_first, shipped)
     assert [r.run_id for r in runs] == ["dann-so", "dann-log", "dann-paper", "dann-c01", "dann-mine"]
-    assert ui.run_label(paper, "DANN paper schedule") == "DANN paper schedule · shipped · mnist → mnistm · 6/6 epochs"
+    label = ui.run_label(paper, "DANN paper schedule")
+    assert label == "DANN paper schedule · shipped · mnist → mnistm · 6/6 epochs"
     assert ui.run_label(paper).startswith("mnist → mnistm · dann · λ(p) =")
     assert ui.default_run(runs, shipped) is paper
     assert ui.default_run(ui.shipped_first(newest_first, []), []) is mine  # nothing shipped: the newest
@@ -265,7 +268,7 @@ def test_explore_opens_on_the_shipped_paper_schedule_and_compare_on_the_classic_
     for config in (paper, source_only, mine):
         compute_maps(store, config.run_id(), EmbedSettings(method="pca"))
     shipped = [{"run_id": source_only.run_id(), "title": "Source only", "command": "python -m core dann"},
-               {"run_id": paper.run_id(), "title": "DANN paper schedule", "command": "python -m core dann"}]  # fmt: skip
+               {"run_id": paper.run_id(), "title": "DANN paper schedule", "command": "python -m core dann"}]
     (store.root / "shipped.json").write_text(json.dumps({"format": "transfer-explorer/shipped", "version": 1,
                                                          "runs": shipped}))  # fmt: skip
     at = AppTest.from_file(PAGE, default_timeout=120)
@@ -287,8 +290,9 @@ def test_explore_opens_on_the_shipped_paper_schedule_and_compare_on_the_classic_
 
 
 def test_a_clicked_point_is_found_by_its_row_and_item_and_read_at_the_maps_epoch():
-    points = ui.Points(np.array([0, 0, 0, 1, 1], np.uint8), np.array([7, 3, 9, 4, 0]), np.array([1, 2, 3, -1, -1]),
-                       {2: np.array([1, 5, 3, 0, 8])}, {2: np.array([0.1, 0.2, 0.3, 0.9, 0.6], np.float32)})  # fmt: skip
+    domain, item, label = np.array([0, 0, 0, 1, 1], np.uint8), np.array([7, 3, 9, 4, 0]), np.array([1, 2, 3, -1, -1])
+    probs = np.array([0.1, 0.2, 0.3, 0.9, 0.6], np.float32)
+    points = ui.Points(domain, item, label, {2: np.array([1, 5, 3, 0, 8])}, {2: probs})
     clicked = {"points": [{"curve_number": 1, "point_index": 1, "customdata": [0, -1, 8, 4]}]}
     assert ui.selected_row(clicked, points) == 4
     assert ui.inspect(points, 4, 2) == ui.Inspected(row=4, domain=1, item=0, label=-1, prediction=8,
@@ -296,6 +300,8 @@ def test_a_clicked_point_is_found_by_its_row_and_item_and_read_at_the_maps_epoch
     ids, position = ui.domain_ids(points, 4)
     assert list(ids) == [4, 0] and position == 1
     assert ui.domain_ids(points, 1)[1] == 1
+    as_the_browser_sends_it = {"points": [{"customdata": {"0": 0, "1": -1, "2": 8, "3": 4}}]}  # numpy customdata
+    assert ui.selected_row(as_the_browser_sends_it, points) == 4
     assert ui.selected_row({"points": [], "point_indices": []}, points) is None
     assert ui.selected_row({"points": [{"customdata": [5, 1, 1, 4]}]}, points) is None  # another run's item 5
     assert ui.selected_row({"points": [{"customdata": [0, -1, 8, 99]}]}, points) is None

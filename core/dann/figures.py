@@ -168,7 +168,7 @@ def _hover(domain: str, labelled: bool) -> str:
 
 
 def _frame_traces(maps: RunMaps, points: Points, groups: list[_Group], epoch: int, domain_names: Sequence[str],
-                  style: MapStyle) -> list[dict[str, Any]]:  # fmt: skip
+                  style: MapStyle, selected_row: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
     xy = maps.frame(epoch)
     predictions = points.predictions[epoch]
     traces = []
@@ -183,8 +183,13 @@ def _frame_traces(maps: RunMaps, points: Points, groups: list[_Group], epoch: in
             "y": xy[rows, 1] if len(rows) else [None], "customdata": data,
             "marker": {"color": g.colour, "symbol": g.symbol, "size": style.point_size, "opacity": 0.75,
                        "line": {"width": 0}},
+            # A clicked point (the page's inspect panel) stands out; the rest stays readable.
+            "selected": {"marker": {"size": style.point_size * 3, "opacity": 1.0}},
+            "unselected": {"marker": {"opacity": 0.35}},
             "hovertemplate": _hover(domain, g.labelled),
         })  # fmt: skip
+        if selected_row is not None:
+            traces[-1]["selectedpoints"] = np.flatnonzero(rows == selected_row).tolist()
     return traces
 
 
@@ -211,10 +216,11 @@ def frame_title(title: str, epoch: int) -> str:
 
 
 def map_figure(maps: RunMaps, points: Points, epoch: int, domain_names: Sequence[str], *, title: str = "",
-               style: MapStyle = MapStyle()) -> go.Figure:  # fmt: skip
-    """The map at one epoch, on the axes of the whole run."""
+               style: MapStyle = MapStyle(), selected_row: int | None = None) -> go.Figure:  # fmt: skip
+    """The map at one epoch, on the axes of the whole run; `selected_row` (a row of `points`) is
+    drawn selected, so a clicked item stays marked while the epoch changes."""
     groups = _groups(points, domain_names, style)
-    return go.Figure({"data": _frame_traces(maps, points, groups, epoch, domain_names, style),
+    return go.Figure({"data": _frame_traces(maps, points, groups, epoch, domain_names, style, selected_row),
                       "layout": _map_layout(maps, frame_title(title, epoch), style)})  # fmt: skip
 
 

@@ -209,7 +209,9 @@ def selected_row(selection: Mapping[str, Any], points: Points) -> int | None:
     or None when nothing is selected or the selection belongs to other points (another run)."""
     for point in selection.get("points") or []:
         data = point.get("customdata")
-        if not isinstance(data, (list, tuple)) or len(data) < 4:
+        if isinstance(data, Mapping):  # a typed array (numpy customdata) arrives as {"0": ..., "1": ...}
+            data = [data.get(str(i)) for i in range(len(data))]
+        if not isinstance(data, (list, tuple)) or len(data) < 4 or data[0] is None or data[3] is None:
             continue
         row = int(data[3])
         if 0 <= row < len(points.item) and int(points.item[row]) == int(data[0]):

@@ -124,3 +124,12 @@ MAP_TITLE = re.compile(r"epoch \d+$")  # a map's title ends with its epoch: "t-S
 def map_title(page: Page):
     """The title of the (first) feature map on the page."""
     return page.locator('[data-testid="stPlotlyChart"] .gtitle').filter(has_text=MAP_TITLE).first
+
+
+def click_map_point(page: Page, trace: int = 0, index: int = 0) -> None:
+    """Click point `index` of trace `trace` (0: source, 1: target, coloured by domain) of Explore's map."""
+    point = page.locator(".st-key-map .scatterlayer .trace").nth(trace).locator(".points path").nth(index)
+    point.scroll_into_view_if_needed()
+    box = point.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    settle(page)

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from core.runs import RunStore
 from tests.e2e.harness import (
     LONG,
+    click_map_point,
     fill_tiny_run,
     map_title,
     open_train,
@@ -37,16 +38,24 @@ def test_train_a_tiny_run_then_scrub_its_epochs_and_switch_to_umap(page, app_url
     title = map_title(page)
     expect(title).to_have_text(re.compile(r"t-SNE .* epoch 2"), timeout=LONG)
     shot(page, "explore-tsne-epoch-2")
+    click_map_point(page, trace=1, index=3)  # a target item: its image comes from the target folder
+    inspect = page.locator(".st-key-inspect")
+    expect(inspect).to_contain_text(re.compile(r"target \(target/\) item \d+"))
+    expect(inspect).to_contain_text(re.compile(r"label \d · predicted \d [✓✗] \(epoch 2\)"))
+    expect(inspect.get_by_role("img")).to_be_visible()
+    shot(page, "inspect-a-point")
     slider = page.get_by_role("slider")
     slider.focus()
     slider.press("ArrowLeft")
     expect(title).to_have_text(re.compile(r"epoch 1$"))
+    expect(inspect).to_contain_text("(epoch 1)")  # the same item, read at the slider's epoch
     slider.press("ArrowLeft")
     expect(title).to_have_text(re.compile(r"epoch 0$"))
     shot(page, "explore-tsne-epoch-0")
 
     page.get_by_role("radio", name="UMAP").click()
     expect(title).to_have_text(re.compile(r"UMAP .* epoch 0$"), timeout=LONG)
+    expect(page.get_by_role("progressbar")).to_have_count(0, timeout=LONG)  # frames come one by one: all laid out
     slider.press("End")
     expect(title).to_have_text(re.compile(r"UMAP .* epoch 2$"))
     shot(page, "explore-umap-epoch-2")
