@@ -12,7 +12,8 @@ exact nearest neighbours computed here in NumPy (ten times faster than openTSNE'
 2,000 points, and deterministic). Frame 0 runs the usual schedule (250 iterations at exaggeration
 12, then 500) from the PCA layout scaled to openTSNE's initial std of 1e-4, with its seeded
 jitter. A later frame starts from the previous frame at its own scale: that layout is already a
-converged t-SNE of nearly the same affinities, so 75 plain iterations settle it, where shrinking
+converged t-SNE of nearly the same affinities, so 75 plain iterations (at Barnes-Hut theta 0.8)
+settle it, where shrinking
 it to std 1e-4 would need the whole early-exaggeration and expansion phase again. UMAP
 (umap-learn) gets the same exact neighbours (its own small-data path computes distances one
 Python call per pair) and, warm, 200 epochs instead of 500; it rescales its initial layout
@@ -56,12 +57,15 @@ METHODS = ("tsne", "umap", "pca")
 MAPS_DIR = "maps"
 MAPS_FORMAT = "transfer-explorer/maps"
 # Part of every cache key: raise it when a change to the algorithms below changes the maps.
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2
 TRUST_NEIGHBORS = 10
 TSNE_EARLY_ITERATIONS = 250
 TSNE_EARLY_EXAGGERATION = 12.0
 TSNE_ITERATIONS = 500
 TSNE_WARM_ITERATIONS = 75
+# Barnes-Hut accuracy of warm frames (openTSNE's default is 0.5): 0.8 is about 25% faster per
+# iteration and left trustworthiness unchanged (0.9899 vs 0.9900) on a 2,000-point frame.
+TSNE_WARM_THETA = 0.8
 TSNE_BH_MAX_POINTS = 10_000
 UMAP_WARM_EPOCHS = 200
 MIN_POINTS = 3  # fewer cannot be laid out meaningfully in two dimensions
@@ -225,7 +229,7 @@ def _tsne(z: np.ndarray, previous: np.ndarray | None, s: EmbedSettings) -> np.nd
         emb = emb.optimize(TSNE_EARLY_ITERATIONS, exaggeration=TSNE_EARLY_EXAGGERATION, momentum=0.5)
         emb = emb.optimize(TSNE_ITERATIONS, momentum=0.8)
     else:
-        emb = emb.optimize(TSNE_WARM_ITERATIONS, momentum=0.8)
+        emb = emb.optimize(TSNE_WARM_ITERATIONS, momentum=0.8, theta=TSNE_WARM_THETA)
     return np.asarray(emb, dtype=np.float64)
 
 
