@@ -126,7 +126,7 @@ def start_training(browser, url: str, folders: tuple[Path, Path]) -> Page:
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     page.set_default_timeout(LONG)
     page.goto(f"{url}/domain-adaptation")
-    expect(page.get_by_role("button", name="Start training")).to_be_visible()
+    expect(page.get_by_role("button", name=START)).to_be_visible()
     settle(page)
     fill_tiny_run(page, folders, epochs=200, steps=500, seed=int(time.time()) % 100_000)
     page.get_by_role("button", name="Start training").click()
