@@ -21,17 +21,13 @@ from core.jobs import JobRegistry, JobStatus, default_max_workers
 from core.paths import checkpoints_dir
 from core.runs import RunInfo, RunStore
 from core.shipped import ShippedRun, read_shipped
+from pages.presentation import presentation_view
 
 VIEWS = ("Train", "Explore", "Compare")
 METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 NETWORKS = {"": "by domain: the DANN paper's for digits, the course's for folders",
             "digit": "the DANN paper's (3×28×28 input)", "course": "the course's (1×32×32 input)"}  # fmt: skip
 POLL_SECONDS = 1.0
-PRESENT_CSS = """<style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"] {display: none;}
-.block-container {padding-top: 1rem; max-width: 100%;}
-h1 {font-size: 3rem !important;}
-</style>"""
 
 
 @st.cache_resource(show_spinner=False)
@@ -86,14 +82,6 @@ def _domain_names(info: RunInfo) -> tuple[str, str]:
 def _bound(key: str):
     """A URL-bound widget's value before the widget is drawn: session state, else the URL."""
     return st.session_state.get(key, st.query_params.get(key))
-
-
-def _present_changed() -> None:
-    """Keep the presentation view in the URL as ?present=1, so a shared link opens it."""
-    if st.session_state["present"]:
-        st.query_params["present"] = "1"
-    else:
-        st.query_params.pop("present", None)
 
 
 def _controls(present: bool):
@@ -547,16 +535,12 @@ def _compare_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
 
 store = RunStore(checkpoints_dir())
 registry = _registry(str(store.root))
-if "present" not in st.session_state:
-    st.session_state["present"] = st.query_params.get("present") == "1"
-present = st.toggle("Presentation view", key="present", on_change=_present_changed,
-                    help="Large plots and fonts, controls folded away; ?present=1 in the URL.")  # fmt: skip
-if present:
-    st.markdown(PRESENT_CSS, unsafe_allow_html=True)
-else:
-    st.title("Domain adaptation")
-    st.caption("Train DANN with a λ schedule of your choice in the background; watch source and target features "
-               "align, epoch by epoch.")  # fmt: skip
+present = presentation_view(
+    "present", "Domain adaptation",
+    "Train DANN with a λ schedule of your choice in the background; watch source and target features align, "
+    "epoch by epoch.",
+    "Large plots and fonts, controls folded away; ?present=1 in the URL.",
+)
 if _bound("view") not in VIEWS:
     st.session_state["view"] = VIEWS[0]
 view = st.segmented_control("View", VIEWS, key="view", required=True, bind="query-params",

@@ -16,18 +16,11 @@ from collections.abc import Callable, Iterator
 import torch
 
 from core.dann.config import DANNConfig
+from core.dann.files import INDEX_FILE, KIND, WEIGHTS_FILE, snapshot_file
 from core.dann.trainer import DANNTrainer, EpochResult, StepCallback
 from core.data import Domain
 from core.device import describe_device
 from core.runs import RunOutcome, RunStore, RunWriter, record_epochs, stored_or_trained
-
-KIND = "dann"
-INDEX_FILE = "snapshots/index.safetensors"
-WEIGHTS_FILE = "weights.safetensors"
-
-
-def snapshot_file(epoch: int) -> str:
-    return f"snapshots/epoch_{epoch:04d}.safetensors"
 
 
 def _domain_facts(d: Domain) -> dict:

@@ -20,12 +20,11 @@ import numpy as np
 from PIL import Image
 
 from core.dann.config import DANNConfig
-from core.dann.run import INDEX_FILE, KIND, snapshot_file
+from core.dann.files import INDEX_FILE, KIND, snapshot_file
 from core.dann.schedules import LambdaSchedule, LrSchedule
 from core.data import DIGIT_DOMAINS, DatasetStatus, load_domain
 from core.data.domains import locate
 from core.errors import UserError
-from core.models import MODELS
 from core.runs import RunInfo, RunStore
 from core.shipped import ShippedRun
 
@@ -243,6 +242,8 @@ def item_images(spec: str, model: str, ids: Sequence[int], *, edges: bool = Fals
     run read the original, another number of items) would show the wrong images, so it is a
     UserError, checked before anything is decoded where it can be.
     """
+    from core.models import MODELS  # torch: only when a map's item images are wanted
+
     if model not in MODELS:
         raise UserError(f"unknown network {model!r} in the run's config; expected one of {', '.join(MODELS)}")
     recorded = dict(trained_on or {})
