@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Trains the runs listed in checkpoints/shipped.json (MNIST -> MNIST-M) with the project's own
-# CLI, each with its recorded command, then computes their t-SNE, UMAP and PCA maps. A run that is
+# Trains the runs listed in checkpoints/shipped.json with the project's own CLI, each with its
+# recorded command, then computes the t-SNE, UMAP and PCA maps of the DANN runs. A run that is
 # already stored is found, not retrained, and cached maps are reused, so re-running is cheap.
+# The DANN runs take minutes each on 2 CPU cores; the few-shot (MAML) runs want a GPU (about 10
+# minutes each there, many hours on 2 CPU cores).
 # Usage: checkpoints/train_shipped.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,7 @@ while read -r command; do
 done < <(field command)
 
 while read -r run_id; do
+  [[ $run_id == dann-* ]] || continue  # feature maps are for DANN runs
   for method in tsne umap pca; do
     python -m core embed "$run_id" --method "$method" --json
   done

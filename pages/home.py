@@ -1,6 +1,8 @@
 """Home: what the explorer does, the device it trains on, the datasets at hand, the shipped and the
 stored runs."""
 
+import json
+
 import streamlit as st
 
 from core.data import dataset_status
@@ -25,37 +27,53 @@ def _dataset_rows() -> list[dict]:
     ]
 
 
-def _last_target_acc(store: RunStore, run_id: str) -> float | None:
-    return (store.metrics(run_id) or [{}])[-1].get("target_acc")
+def _accuracy(store: RunStore, run) -> float | None:
+    """A DANN run's last target accuracy; a few-shot run's 5-way 1-shot accuracy on the evaluation
+    alphabets (its evaluations.json), else its last validation accuracy."""
+    if run.kind == "maml":
+        for e in reversed(_evaluations(store, run.run_id)):
+            if (e.get("ways"), e.get("shots"), e.get("episodes")) == (5, 1, 1000):
+                return e.get("accuracy")
+        return (store.metrics(run.run_id) or [{}])[-1].get("val_acc")
+    return (store.metrics(run.run_id) or [{}])[-1].get("target_acc")
+
+
+def _evaluations(store: RunStore, run_id: str) -> list[dict]:
+    path = store.path(run_id) / "evaluations.json"
+    try:
+        rows = json.loads(path.read_text()) if path.is_file() else []
+    except (OSError, ValueError):
+        return []
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def _what(run) -> str:
+    cfg = run.config
+    if run.kind == "maml":
+        return f"few-shot · {cfg.get('solver')} · {cfg.get('data')}"
+    schedule = (cfg.get("schedule") or {}).get("kind", "—")
+    return f"{cfg.get('source')} → {cfg.get('target')} · {cfg.get('variant')} · {schedule}"
 
 
 def _shipped_rows(store: RunStore) -> list[dict]:
     rows = []
     for shipped in read_shipped(store):
         if not store.exists(shipped.run_id):
-            rows.append({"run": shipped.title, "target accuracy": None, "epochs": "not in the store"})
+            rows.append({"run": shipped.title, "accuracy": None, "epochs": "not in the store"})
             continue
         run = store.get(shipped.run_id)
         state = "" if run.complete else f" ({run.status})"
-        rows.append({"run": shipped.title, "target accuracy": _last_target_acc(store, shipped.run_id),
+        rows.append({"run": shipped.title, "what": _what(run), "accuracy": _accuracy(store, run),
                      "epochs": f"{run.epochs_done}/{run.epochs_planned}{state}"})  # fmt: skip
     return rows
 
 
 def _run_rows(store: RunStore) -> list[dict]:
-    rows = []
-    for run in store.list():
-        cfg = run.config
-        rows.append({
-            "run": run.run_id,
-            "domains": f"{cfg.get('source')} → {cfg.get('target')}",
-            "variant": cfg.get("variant"),
-            "schedule": (cfg.get("schedule") or {}).get("kind", "—"),
-            "epochs": f"{run.epochs_done}/{run.epochs_planned}",
-            "status": run.status,
-            "target accuracy": _last_target_acc(store, run.run_id),
-        })  # fmt: skip
-    return rows
+    return [
+        {"run": run.run_id, "what": _what(run), "epochs": f"{run.epochs_done}/{run.epochs_planned}",
+         "status": run.status, "accuracy": _accuracy(store, run)}  # fmt: skip
+        for run in store.list()
+    ]
 
 
 st.title("Transfer Explorer")
@@ -70,6 +88,13 @@ st.markdown(
     "Retrain DANN in the background with the λ schedule you pick (its curve drawn as you set it), and follow "
     "the accuracies live.  \nExplore any stored run's t-SNE, UMAP or PCA map epoch by epoch, compare runs side "
     "by side, present them large and export the animation, a frame or the metrics."
+)
+
+st.page_link("pages/few_shot.py", label="**Few-shot drawing**", icon="✍️")
+st.markdown(
+    "Draw five characters nobody has seen, one example each, and a sixth to classify: a MAML model meta-trained "
+    "on Omniglot adapts to your drawings in a gradient step or two. Compare it with first-order MAML and a "
+    "transfer baseline, and browse Omniglot's evaluation episodes solver by solver."
 )
 
 st.subheader("Device")
@@ -92,10 +117,12 @@ except UserError as exc:
     st.error(str(exc))
     shipped = None
 if shipped:
-    st.caption(f"Trained with the commands listed in `{store.root / SHIPPED_FILE}`; open them under "
-               "**Domain adaptation** → Explore or Compare.")  # fmt: skip
+    st.caption(f"Trained with the commands listed in `{store.root / SHIPPED_FILE}`; open the DANN runs under "
+               "**Domain adaptation** → Explore or Compare, the few-shot ones under **Few-shot drawing**. "
+               "Accuracy: on the target domain (DANN), or 5-way 1-shot on Omniglot's evaluation alphabets "
+               "(few-shot).")  # fmt: skip
     st.dataframe(shipped, hide_index=True, width="stretch",
-                 column_config={"target accuracy": st.column_config.NumberColumn(format="%.3f")})  # fmt: skip
+                 column_config={"accuracy": st.column_config.NumberColumn(format="%.3f")})  # fmt: skip
 elif shipped is not None:
     st.info(f"No shipped runs: `{store.root / SHIPPED_FILE}` lists none.")
 
@@ -107,7 +134,8 @@ except UserError as exc:
     st.error(str(exc))
     rows = []
 if rows:
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={"accuracy": st.column_config.NumberColumn(format="%.3f")})  # fmt: skip
 else:
     st.info(f"No runs in `{store.root}` yet.")
 for path, why in store.broken():

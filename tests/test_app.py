@@ -37,7 +37,8 @@ def test_home_page_lists_datasets_and_shipped_and_stored_runs(tmp_path, monkeypa
     assert set(datasets["at hand"]) == {"no"}
     assert list(shipped_table["run"]) == ["Not trained yet", "Tiny DANN"]
     assert list(shipped_table["epochs"]) == ["not in the store", "1/1"]
-    assert shipped_table["target accuracy"][1] == store.metrics(config.run_id())[-1]["target_acc"]
+    assert shipped_table["accuracy"][1] == store.metrics(config.run_id())[-1]["target_acc"]
+    assert shipped_table["what"][1] == f"{config.source} → {config.target} · {config.variant} · {config.schedule.kind}"
     assert list(runs["run"]) == [config.run_id()] and list(runs["status"]) == ["complete"]
     assert any("dann-broken" in w.value for w in at.warning)
 

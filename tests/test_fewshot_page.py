@@ -3,6 +3,7 @@ drawings and injected drawings stand in), with copies of the shipped few-shot mo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ from core.maml.drawing import FULL, Prepared
 from tests.test_fewshot_ui import shipped_fewshot_store
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "few_shot.py")
+
+
+REAL_DATA = os.environ.get("EXPLORER_DATA_DIR")  # before the fixtures below hide it
 
 
 @pytest.fixture
@@ -123,3 +127,34 @@ def test_the_presentation_view_draws_larger_and_keeps_the_drawings(shipped):
     assert at.query_params.get("present") in ("1", ["1"])
     after = at.session_state["fewshot"]["prepared"]
     assert set(after) == set(before) and all(np.array_equal(after[k].image, before[k]) for k in before)
+
+
+@pytest.fixture
+def real_omniglot(shipped, monkeypatch):
+    data = REAL_DATA
+    if not data or not any((Path(data) / d).exists() for d in ("omniglot-py", "omniglot-npz")):
+        pytest.skip("EXPLORER_DATA_DIR has no Omniglot")
+    monkeypatch.setenv("EXPLORER_DATA_DIR", data)
+    return shipped
+
+
+def test_the_episode_browser_answers_an_omniglot_episode_with_every_shipped_solver(real_omniglot):
+    at = _page()
+    at.segmented_control(key="fs-view").set_value("Episode browser").run()
+    assert not at.exception
+    assert len(at.multiselect(key="fs-browse-models").value) == 3
+    text = _markdown(at)
+    assert "**Episode 0**" in text
+    marks = [m.value for m in at.markdown if m.value[:1] in "✓✗"]
+    assert len(marks) == 5 * 3  # five queries, three models
+    table = at.dataframe[0].value
+    assert list(table["correct"].str.endswith("/5")) == [True] * 3
+    _button(at, "Reshuffle").click().run()
+    assert "**Episode 1**" in _markdown(at)
+    # a drawing from the Draw view rides along as an extra query
+    at.segmented_control(key="fs-view").set_value("Draw").run()
+    _button(at, "Example drawings").click().run()
+    at.segmented_control(key="fs-view").set_value("Episode browser").run()
+    next(c for c in at.checkbox if c.label == "Add my query drawing").check().run()
+    assert not at.exception
+    assert len([m.value for m in at.markdown if m.value.startswith(("MAML:", "FO-MAML:", "transfer baseline:"))]) == 3

@@ -69,7 +69,7 @@ def test_draw_five_shapes_and_a_variation_then_adapt_switch_pages_and_clear(page
     # away to Home and back: the drawings, their previews and the answer are still there
     page.get_by_role("link", name="Home").click()
     expect(page.get_by_text("Stored runs")).to_be_visible(timeout=LONG)
-    page.get_by_role("link", name="Few-shot drawing").click()
+    page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Few-shot drawing").click()
     expect(seen(page)).to_have_count(6, timeout=LONG)
     expect(expected).to_be_visible()
     page.get_by_role("button", name="Adapt and predict").click()
