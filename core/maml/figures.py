@@ -49,8 +49,9 @@ def adaptation_figure(adaptation: Adaptation, names: Sequence[str], query: int =
         xaxis={"title": "inner step", "dtick": 1},
         yaxis={"title": "probability / accuracy", "range": [0, 1.05]},
         yaxis2={"title": "support loss", "overlaying": "y", "side": "right", "rangemode": "tozero"},
-        height=height,
-        margin={"l": 50, "r": 50, "t": 20, "b": 40},
-        legend={"orientation": "h", "y": -0.3},
+        height=height + 90,
+        margin={"l": 50, "r": 50, "t": 30, "b": 130},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0},
+        title={"text": "adapting, step by step", "font": {"size": 14}},
     )
     return fig
