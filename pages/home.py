@@ -2,6 +2,7 @@
 stored runs."""
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import streamlit as st
 
@@ -12,11 +13,35 @@ from core.runs import RunStore
 from core.shipped import SHIPPED_FILE, read_shipped
 
 
-def _device_line() -> str:
-    # torch takes seconds to import and only this line needs it: the page imports it here, last.
+def _describe_device() -> str:
     from core.device import describe_device, pick_device
 
     return describe_device(pick_device("auto"))
+
+
+@st.cache_resource(show_spinner=False)
+def _device_future() -> Future:
+    """The device line, worked out once per server in the background: it needs torch, which takes
+    seconds to import, and nothing else on this page does."""
+    return ThreadPoolExecutor(1, thread_name_prefix="device").submit(_describe_device)
+
+
+@st.fragment(run_every=1.0)
+def _device_pending() -> None:
+    if _device_future().done():
+        st.rerun()  # the whole page, which then shows the line without polling
+    st.caption("Checking the device (PyTorch is loading)…")
+
+
+def _device_section() -> None:
+    future = _device_future()
+    if not future.done():
+        _device_pending()
+        return
+    try:
+        st.write(future.result())
+    except Exception as exc:  # torch missing or broken: say so, the rest of the page works
+        st.error(f"PyTorch could not be loaded to check the device: {exc}")
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -98,7 +123,7 @@ st.markdown(
 )
 
 st.subheader("Device")
-device = st.empty()  # filled at the end of the script, once the rest of the page is drawn
+_device_section()
 
 st.subheader("Datasets")
 st.caption(f"Data directory: `{data_dir().resolve()}` (set `EXPLORER_DATA_DIR` to change it)")
@@ -140,4 +165,3 @@ else:
     st.info(f"No runs in `{store.root}` yet.")
 for path, why in store.broken():
     st.warning(f"Unreadable run folder `{path}`: {why}")
-device.write(_device_line())

@@ -1,6 +1,7 @@
 """The home page renders: device, datasets, the shipped and the stored runs (streamlit's AppTest)."""
 
 import json
+import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -53,3 +54,18 @@ def test_home_page_shows_a_malformed_shipped_list_and_keeps_going(tmp_path, monk
     assert not at.exception
     assert any("shipped.json" in e.value and '"runs"' in e.value for e in at.error)
     assert any("No runs in" in i.value for i in at.info)
+
+
+def test_home_page_shows_the_device_once_torch_has_loaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data"))
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    for _ in range(120):  # the line is worked out in the background; the page polls for it
+        lines = [m.value for m in at.markdown if m.value.startswith(("CPU (", "CUDA ("))]
+        if lines:
+            break
+        assert any("PyTorch is loading" in c.value for c in at.caption)
+        time.sleep(0.5)
+        at.run()
+    assert lines and lines[0].endswith(")")
+    assert not any("PyTorch is loading" in c.value for c in at.caption)
