@@ -2,46 +2,15 @@
 stored runs."""
 
 import json
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import streamlit as st
 
 from core.data import dataset_status
 from core.errors import UserError
+from core.hardware import describe_hardware
 from core.paths import data_dir
 from core.runs import RunStore
 from core.shipped import SHIPPED_FILE, read_shipped
-
-
-def _describe_device() -> str:
-    from core.device import describe_device, pick_device
-
-    return describe_device(pick_device("auto"))
-
-
-@st.cache_resource(show_spinner=False)
-def _device_future() -> Future:
-    """The device line, worked out once per server in the background: it needs torch, which takes
-    seconds to import, and nothing else on this page does."""
-    return ThreadPoolExecutor(1, thread_name_prefix="device").submit(_describe_device)
-
-
-@st.fragment(run_every=1.0)
-def _device_pending() -> None:
-    if _device_future().done():
-        st.rerun()  # the whole page, which then shows the line without polling
-    st.caption("Checking the device (PyTorch is loading)…")
-
-
-def _device_section() -> None:
-    future = _device_future()
-    if not future.done():
-        _device_pending()
-        return
-    try:
-        st.write(future.result())
-    except Exception as exc:  # torch missing or broken: say so, the rest of the page works
-        st.error(f"PyTorch could not be loaded to check the device: {exc}")
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -123,7 +92,7 @@ st.markdown(
 )
 
 st.subheader("Device")
-_device_section()
+st.write(describe_hardware())
 
 st.subheader("Datasets")
 st.caption(f"Data directory: `{data_dir().resolve()}` (set `EXPLORER_DATA_DIR` to change it)")
