@@ -127,7 +127,7 @@ def _canvas(cid: str, size: int, scale: int) -> Prepared | None:
     elif prepared.status != OK:
         st.warning(prepared.message)
     else:
-        st.image(ui.upscale(prepared.image, scale), caption="what the model sees (28×28)")
+        st.image(ui.upscale(prepared.image, scale), caption="what the model sees (28×28)", width=28 * scale)
     return prepared
 
 
@@ -229,7 +229,7 @@ def _draw_view(store: RunStore, choices: list[ui.ModelChoice], present: bool) ->
 
 
 def _show_result(fingerprint: str, present: bool) -> None:
-    height = 380 if present else 280
+    height, font = (380, 18) if present else (280, 12)
     result, compared = FS.get("result"), FS.get("compare")
     if result is None and compared is None:
         st.info("Press **Adapt and predict** to adapt the model on your five drawings and classify the query.")
@@ -243,9 +243,10 @@ def _show_result(fingerprint: str, present: bool) -> None:
         st.markdown(f"### Prediction: **{names[best]}** ({probs[best]:.0%})")
         st.caption(f"{label} · {len(adaptation.support_loss) - 1} inner step(s)")
         left, right = st.columns(2)
-        left.plotly_chart(figures.probability_figure(probs, names, title="the query: probability of each class", height=height),
+        left.plotly_chart(figures.probability_figure(probs, names, title="the query: probability of each class",
+                                                    height=height, font_size=font),
                          key="fs-probs")  # fmt: skip
-        right.plotly_chart(figures.adaptation_figure(adaptation, names, height=height), key="fs-steps-fig")
+        right.plotly_chart(figures.adaptation_figure(adaptation, names, height=height, font_size=font), key="fs-steps-fig")
     if compared is not None:
         seen, names, rows = compared
         st.markdown("#### The same drawings, every solver")
@@ -256,7 +257,7 @@ def _show_result(fingerprint: str, present: bool) -> None:
             probs = row.probabilities[0]
             with col:
                 st.markdown(f"**{ui.SOLVER_NAMES.get(row.choice.solver, row.choice.solver)}**: {names[int(probs.argmax())]}")
-                st.plotly_chart(figures.probability_figure(probs, names, title=" ", height=height - 60),
+                st.plotly_chart(figures.probability_figure(probs, names, title=" ", height=height - 60, font_size=font),
                                 key=f"fs-cmp-{row.choice.run_id}")  # fmt: skip
 
 
@@ -288,17 +289,18 @@ def _browser_view(store: RunStore, choices: list[ui.ModelChoice], present: bool)
     st.markdown(f"**Episode {episode.seed}** · supports (one drawing per class)")
     cols = st.columns(len(episode.names))
     for i, (col, name) in enumerate(zip(cols, episode.names)):
-        col.image(ui.upscale(episode.support[i], scale), caption=f"{i + 1}: {name}")
+        col.image(ui.upscale(episode.support[i], scale), caption=f"{i + 1}: {name}", width=28 * scale)
     st.markdown("**Queries** · each model's answer (✓ right, ✗ wrong)")
     cols = st.columns(len(episode.queries) + (1 if use_extra else 0))
     for q, col in enumerate(cols[: len(episode.queries)]):
-        col.image(ui.upscale(episode.queries[q], scale), caption=f"class {int(episode.query_labels[q]) + 1}")
+        col.image(ui.upscale(episode.queries[q], scale), caption=f"class {int(episode.query_labels[q]) + 1}",
+                  width=28 * scale)  # fmt: skip
         for a in answers:
             mark = "✓" if a.correct[q] else "✗"
             col.markdown(f"{mark} {ui.SOLVER_NAMES.get(a.choice.solver, a.choice.solver)}: {int(a.predictions[q]) + 1}")
     if use_extra:
         col = cols[-1]
-        col.image(ui.upscale(extra.image, scale), caption="your drawing")
+        col.image(ui.upscale(extra.image, scale), caption="your drawing", width=28 * scale)
         for a in answers:
             col.markdown(f"{ui.SOLVER_NAMES.get(a.choice.solver, a.choice.solver)}: {int(a.extra.argmax()) + 1} "
                          f"({a.extra.max():.0%})")  # fmt: skip

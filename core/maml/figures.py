@@ -13,7 +13,8 @@ PREDICTED = "#d62728"
 OTHER = "#9ecae1"
 
 
-def probability_figure(probs: np.ndarray, names: Sequence[str], title: str = "", height: int = 260) -> go.Figure:
+def probability_figure(probs: np.ndarray, names: Sequence[str], title: str = "", height: int = 260,
+                       font_size: int = 12) -> go.Figure:  # fmt: skip
     """Bars of one query's probability per class, the predicted class highlighted and labelled."""
     probs = np.asarray(probs, dtype=float)
     best = int(probs.argmax())
@@ -29,11 +30,13 @@ def probability_figure(probs: np.ndarray, names: Sequence[str], title: str = "",
         height=height,
         margin={"l": 50, "r": 10, "t": 40, "b": 30},
         showlegend=False,
+        font={"size": font_size},
     )
     return fig
 
 
-def adaptation_figure(adaptation: Adaptation, names: Sequence[str], query: int = 0, height: int = 260) -> go.Figure:
+def adaptation_figure(adaptation: Adaptation, names: Sequence[str], query: int = 0, height: int = 260,
+                      font_size: int = 12) -> go.Figure:  # fmt: skip
     """Per inner step (0 = before adapting): support loss and accuracy, and the query's probability
     of each class."""
     steps = list(range(len(adaptation.support_loss)))
@@ -52,6 +55,7 @@ def adaptation_figure(adaptation: Adaptation, names: Sequence[str], query: int =
         height=height + 90,
         margin={"l": 50, "r": 50, "t": 30, "b": 130},
         legend={"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0},
-        title={"text": "adapting, step by step", "font": {"size": 14}},
+        title={"text": "adapting, step by step"},
+        font={"size": font_size},
     )
     return fig
