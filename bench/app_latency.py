@@ -206,11 +206,7 @@ def main() -> None:
     notes = (f"Thread limits in the environment: {limits}. The training job of the last rows is the DANN paper's "
              "network on 500-image folders at batch 32, started through the page. Times include the browser "
              "drawing the frame.")  # fmt: skip
-    if a.no_write:
-        print(table)
-        print(notes)
-    else:
-        report.append("App page latency (bench/app_latency.py)", table, notes)
+    report.publish("App page latency (bench/app_latency.py)", table, notes, write=not a.no_write)
 
 
 if __name__ == "__main__":

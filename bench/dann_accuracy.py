@@ -111,10 +111,7 @@ def main() -> None:
         f"{epochs} epochs per run{changed}; target accuracy on the whole target evaluation split (MNIST-M test 9,001; "
         "USPS test 2,007), which also serves as the unlabelled target during training (transductive)."
     )
-    if a.no_write:
-        print(table)
-    else:
-        report.append("DANN target accuracy by variant and lambda schedule", table, notes)
+    report.publish("DANN target accuracy by variant and lambda schedule", table, notes, write=not a.no_write)
 
 
 if __name__ == "__main__":

@@ -114,10 +114,7 @@ def main() -> None:
     table = report.markdown_table(rows, ["loop", "images/s", "ratio"])
     title = f"DANN trainer throughput, {a.source} -> {a.target}, batch {a.batch_size} per domain, {device.type}"
     notes = f"{a.steps} timed steps each, same DigitDANN network, images counted from both domains."
-    if a.no_write:
-        print(table)
-    else:
-        report.append(title, table, notes)
+    report.publish(title, table, notes, write=not a.no_write)
 
 
 if __name__ == "__main__":

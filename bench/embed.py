@@ -199,10 +199,7 @@ def main() -> None:
         "neighbours, optimisation and alignment, not the trustworthiness measure. Displacement: mean distance a point "
         "moves between consecutive frames over the frame's RMS radius."
     )
-    if a.no_write:
-        print(f"{title}\n\n{table}\n\n{notes}")
-    else:
-        report.append(title, table, notes)
+    report.publish(title, table, notes, write=not a.no_write)
 
 
 if __name__ == "__main__":

@@ -100,10 +100,7 @@ def main() -> None:
              f"(CPU, torch threads: {torch.get_num_threads()}). Shapes: {a.trials} random sets of 5 of the "
              f"{len(SHAPES)} sketch shapes, {a.variations} redrawn variations of each as queries, at each "
              "model's own test-time steps.")  # fmt: skip
-    if a.no_write:
-        print(table)
-    else:
-        report.append("Few-shot page: adapt-and-predict latency and hand-drawn shapes", table, notes)
+    report.publish("Few-shot page: adapt-and-predict latency and hand-drawn shapes", table, notes, write=not a.no_write)
 
 
 if __name__ == "__main__":

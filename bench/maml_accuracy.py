@@ -86,11 +86,7 @@ def main() -> None:
         )
         + ". Cells: mean accuracy +- 95% confidence interval over episodes; the same episodes for every run."
     )
-    if a.no_write:
-        print(table)
-        print(notes)
-    else:
-        report.append(title, table, notes)
+    report.publish(title, table, notes, write=not a.no_write)
 
 
 if __name__ == "__main__":

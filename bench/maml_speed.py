@@ -96,11 +96,7 @@ def main() -> None:
              f"queries per class, {a.inner_steps} inner step(s), {device.type}")  # fmt: skip
     notes = (f"Median of {a.repeats} meta-steps each, interleaved, after two warm-up steps; torch threads: "
              f"{torch.get_num_threads()}. 'vs loop' > 1 means faster than the per-task loop.")  # fmt: skip
-    if a.no_write:
-        print(title)
-        print(table)
-    else:
-        report.append(title, table, notes)
+    report.publish(title, table, notes, write=not a.no_write)
 
 
 if __name__ == "__main__":

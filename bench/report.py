@@ -33,10 +33,10 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def append(title: str, table: str, notes: str = "") -> None:
-    """Append one result section: title, date, machine, the command that produced it, the table."""
+def section(title: str, table: str, notes: str = "") -> str:
+    """One result section: title, date, machine, the command that produced it, the table, notes."""
     command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0]), *sys.argv[1:]])
-    section = (
+    text = (
         f"\n## {title}\n\n"
         f"- date: {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}\n"
         f"- machine: {machine()}\n"
@@ -44,9 +44,23 @@ def append(title: str, table: str, notes: str = "") -> None:
         f"{table}\n"
     )
     if notes:
-        section += f"\n{notes}\n"
+        text += f"\n{notes}\n"
+    return text
+
+
+def append(title: str, table: str, notes: str = "") -> None:
+    """Append one result section to BENCHMARKS.md and print it."""
+    text = section(title, table, notes)
     if not BENCHMARKS_MD.exists():
         BENCHMARKS_MD.write_text("# Benchmarks\n\nEach section is appended by a script in bench/; rerun its command to reproduce.\n")
     with BENCHMARKS_MD.open("a") as f:
-        f.write(section)
-    print(section)
+        f.write(text)
+    print(text)
+
+
+def publish(title: str, table: str, notes: str = "", *, write: bool = True) -> None:
+    """What every bench ends with: append the section (write), or only print it (--no-write)."""
+    if write:
+        append(title, table, notes)
+    else:
+        print(section(title, table, notes))

@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from core.data.sketches import SIZE as SKETCH_SIZE
 from core.data.sketches import STROKE_WIDTH, render_paths, sketch_paths
 from core.errors import UserError
 from core.maml import figures, ui
@@ -77,6 +78,11 @@ def _clear_all() -> None:
     FS["result"] = FS["compare"] = None
 
 
+def _brush(size: int) -> float:
+    """The pen width on a canvas of `size` px: the sketches' brush, scaled from their canvas."""
+    return STROKE_WIDTH * size / SKETCH_SIZE
+
+
 def _clear(cid: str) -> None:
     """Empty one canvas (the canvas's own reset goes back to the drawing it was opened with)."""
     FS["gens"][cid] = FS["gens"].get(cid, 0) + 1
@@ -88,7 +94,7 @@ def _clear(cid: str) -> None:
 def _load_examples(size: int) -> None:
     """Five clean example shapes as supports and a hand-drawn variation of the third as the query."""
     _clear_all()
-    width = STROKE_WIDTH * size / 280
+    width = _brush(size)
     picks = [(f"s{i}", shape, None) for i, shape in enumerate(EXAMPLE_SHAPES)] + [(QUERY, EXAMPLE_SHAPES[2], 1)]
     for cid, shape, variation in picks:
         paths = sketch_paths(shape, size, variation=variation, seed=FS["gen"])
@@ -109,7 +115,7 @@ def _canvas(cid: str, size: int, scale: int) -> Prepared | None:
         drawn = FS["json"].get(cid)
         FS["initial"][cid] = ui.scale_drawing(drawn, size / FS["size"].get(cid, size))
     result = st_canvas(
-        key=key, width=size, height=size, stroke_width=max(2, round(STROKE_WIDTH * size / 280)),
+        key=key, width=size, height=size, stroke_width=max(2, round(_brush(size))),
         stroke_color="#000000", initial_drawing=FS["initial"].get(cid),
         return_image_data=True, update_streamlit=True,
     )  # fmt: skip
@@ -323,7 +329,7 @@ present = presentation_view(
     on_change=lambda on: FS["widgets"].__setitem__("fs-present", on),
 )
 try:
-    choices = ui.fewshot_models(store, [s for s in read_shipped(store)])
+    choices = ui.fewshot_models(store, read_shipped(store))
 except UserError as err:
     st.error(str(err))
     st.stop()

@@ -1,13 +1,13 @@
 """Home: what the explorer does, the device it trains on, the datasets at hand, the shipped and the
 stored runs."""
 
-import json
-
 import streamlit as st
 
 from core.data import dataset_status
 from core.errors import UserError
 from core.hardware import describe_hardware
+from core.maml.files import KIND as MAML_KIND
+from core.maml.files import evaluations
 from core.paths import data_dir
 from core.runs import RunStore
 from core.shipped import SHIPPED_FILE, read_shipped
@@ -24,26 +24,21 @@ def _dataset_rows() -> list[dict]:
 def _accuracy(store: RunStore, run) -> float | None:
     """A DANN run's last target accuracy; a few-shot run's 5-way 1-shot accuracy on the evaluation
     alphabets (its evaluations.json), else its last validation accuracy."""
-    if run.kind == "maml":
-        for e in reversed(_evaluations(store, run.run_id)):
+    if run.kind == MAML_KIND:
+        try:
+            recorded = evaluations(run.run_id, store)
+        except UserError:  # a damaged record: fall back to the validation accuracy
+            recorded = []
+        for e in reversed(recorded):
             if (e.get("ways"), e.get("shots"), e.get("episodes")) == (5, 1, 1000):
                 return e.get("accuracy")
         return (store.metrics(run.run_id) or [{}])[-1].get("val_acc")
     return (store.metrics(run.run_id) or [{}])[-1].get("target_acc")
 
 
-def _evaluations(store: RunStore, run_id: str) -> list[dict]:
-    path = store.path(run_id) / "evaluations.json"
-    try:
-        rows = json.loads(path.read_text()) if path.is_file() else []
-    except (OSError, ValueError):
-        return []
-    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
-
-
 def _what(run) -> str:
     cfg = run.config
-    if run.kind == "maml":
+    if run.kind == MAML_KIND:
         return f"few-shot · {cfg.get('solver')} · {cfg.get('data')}"
     schedule = (cfg.get("schedule") or {}).get("kind", "—")
     return f"{cfg.get('source')} → {cfg.get('target')} · {cfg.get('variant')} · {schedule}"
@@ -65,7 +60,7 @@ def _shipped_rows(store: RunStore) -> list[dict]:
 def _run_rows(store: RunStore) -> list[dict]:
     return [
         {"run": run.run_id, "what": _what(run), "epochs": f"{run.epochs_done}/{run.epochs_planned}",
-         "status": run.status, "accuracy": _accuracy(store, run)}  # fmt: skip
+         "status": run.status, "accuracy": _accuracy(store, run)}
         for run in store.list()
     ]
 

@@ -9,7 +9,6 @@ Layout of a few-shot run folder (see core/runs.py for run.json and metrics.json)
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from core.errors import UserError
 from core.maml.config import MAMLConfig
 from core.maml.episodes import ClassPool
 from core.maml.evaluation import Evaluation, Learner, evaluate
+from core.maml.files import EVALUATIONS_FILE, KIND, WEIGHTS_FILE, evaluations
 from core.maml.solvers import batch_plan
 from core.maml.trainer import (
     VAL_QUERIES,
@@ -33,11 +33,14 @@ from core.maml.trainer import (
     StepCallback,
 )
 from core.models.conv4 import HEAD_KEYS, Conv4
-from core.runs import RunInfo, RunOutcome, RunStore, RunWriter, record_epochs, stored_or_trained
-
-KIND = "maml"
-WEIGHTS_FILE = "weights.safetensors"
-EVALUATIONS_FILE = "evaluations.json"
+from core.runs import (
+    RunInfo,
+    RunOutcome,
+    RunStore,
+    RunWriter,
+    record_epochs,
+    stored_or_trained,
+)
 
 
 def _write_epoch(writer: RunWriter, trainer: MAMLTrainer, result: EpochResult) -> None:
@@ -186,18 +189,3 @@ def evaluate_run(
         kept = [e for e in evaluations(run_id, store) if any(e.get(k) != entry[k] for k in same)]
         atomic.write_json(path, [*kept, entry])
     return result
-
-
-def evaluations(run_id: str, store: RunStore | None = None) -> list[dict[str, Any]]:
-    """The evaluations recorded for a run (empty when none)."""
-    store = store or RunStore()
-    path = store.path(run_id) / EVALUATIONS_FILE
-    if not path.is_file():
-        return []
-    try:
-        rows = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path} is not valid JSON ({exc}); delete it to start the record afresh") from None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise UserError(f"{path} should hold a list of evaluation entries")
-    return rows
