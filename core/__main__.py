@@ -16,7 +16,7 @@ from core.errors import UserError
 
 
 def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
-    from core.dann.config import OPTIMIZERS, VARIANTS, DANNConfig
+    from core.dann.config import AUGMENTS, OPTIMIZERS, VARIANTS, DANNConfig
     from core.dann.schedules import SCHEDULE_KINDS, LambdaSchedule, LrSchedule
 
     d, s, lr = DANNConfig(), LambdaSchedule(), LrSchedule()
@@ -42,6 +42,8 @@ def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
                         "digit for digit domains and course for folders")  # fmt: skip
     g.add_argument("--source-edges", action="store_true",
                    help="apply the course's source transform (grayscale, then Canny edges)")  # fmt: skip
+    g.add_argument("--augment", default=d.augment, choices=list(AUGMENTS),
+                   help="augmentation of the labelled images: " + "; ".join(f"{k}: {v}" for k, v in AUGMENTS.items()))  # fmt: skip
     g = p.add_argument_group("lambda schedule: lambda(p) for training progress p in [0, 1]")
     g.add_argument("--schedule", default=s.kind, choices=list(SCHEDULE_KINDS),
                    help="; ".join(f"{k}: {v}" for k, v in SCHEDULE_KINDS.items()))  # fmt: skip
@@ -101,7 +103,7 @@ def _config_from_args(a: argparse.Namespace):
         source=a.source, target=a.target, variant=a.variant, schedule=schedule,
         lr=LrSchedule(lr0=a.lr, alpha=a.lr_alpha, beta=a.lr_beta), model=a.model, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch,
         batch_size=a.batch_size, optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay, seed=a.seed,
-        source_edges=a.source_edges, pseudo_threshold=a.pseudo_threshold, teacher_decay=a.teacher_decay,
+        source_edges=a.source_edges, augment=a.augment, pseudo_threshold=a.pseudo_threshold, teacher_decay=a.teacher_decay,
         pseudo_weight=a.pseudo_weight, target_entropy=a.target_entropy, snapshot_size=a.snapshot_size,
         snapshot_dims=a.snapshot_dims,
     )  # fmt: skip

@@ -12,7 +12,7 @@ from functools import partial
 import streamlit as st
 
 from core.dann import figures, ui
-from core.dann.config import VARIANTS
+from core.dann.config import AUGMENTS, VARIANTS
 from core.dann.schedules import SCHEDULE_KINDS
 from core.data import DIGIT_DOMAINS, dataset_status
 from core.embed import METHODS, EmbedSettings, RunMaps, load_maps, snapshot_epochs
@@ -144,6 +144,8 @@ def _train_controls(status: dict) -> None:
         _domain_picker("target", status)
     st.selectbox("Variant", tuple(VARIANTS), key="f_variant", format_func=lambda v: f"{v}: {VARIANTS[v]}",
                  persist_state="session")  # fmt: skip
+    st.selectbox("Augmentation of the labelled images", tuple(AUGMENTS), key="f_augment", persist_state="session",
+                 format_func=lambda a: f"{a}: {AUGMENTS[a]}")  # fmt: skip
     _schedule_controls()
     cols = st.columns(4)
     cols[0].number_input("Epochs", 1, 200, key="f_epochs", persist_state="session")

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.dann import ui
-from core.dann.config import DANNConfig
+from core.dann.config import AUGMENTS, DANNConfig
 from core.dann.run import run_dann
 from core.dann.schedules import LambdaSchedule, LrSchedule
 from core.data import DatasetStatus
@@ -94,8 +94,10 @@ def test_the_controls_make_the_config_that_start_trains(store, tmp_path):
     at.number_input(key="f_steps_per_epoch").set_value(3)
     at.number_input(key="f_snapshot_size").set_value(50)
     at.selectbox(key="f_model").set_value("digit").run()
+    augment = next(a for a in AUGMENTS if a != DANNConfig().augment)  # not the default, so the control is read
+    at.selectbox(key="f_augment").set_value(augment).run()
     expected = DANNConfig(source=f"folder:{source}", target=f"folder:{target}", model="digit", epochs=1, seed=7,
-                          steps_per_epoch=3, snapshot_size=50, lr=LrSchedule(lr0=0.02),
+                          steps_per_epoch=3, snapshot_size=50, lr=LrSchedule(lr0=0.02), augment=augment,
                           schedule=LambdaSchedule(kind="constant", value=0.3))  # fmt: skip
     assert not at.exception and not at.error
     assert f"run id {expected.run_id()}" in _texts(at.caption)[-1]
@@ -211,7 +213,7 @@ def test_compare_shows_the_runs_side_by_side_and_overlays_their_curves(store):
     titles = {_chart(at, f"compare-map-{c.run_id()}")["layout"]["title"]["text"] for c in runs}
     assert titles == {"dann · epoch 1", "source_only · epoch 1"}
     curves = _chart(at, "compare_metrics")["data"]
-    assert {t["name"] for t in curves} == {"1: source_only", "2: dann (dann)"}
+    assert {t["name"] for t in curves} == {"1: source_only + invert", "2: dann (dann) + invert"}
     assert len(curves) == 2 * 4  # one trace per run and metric panel
 
 

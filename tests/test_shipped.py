@@ -69,3 +69,17 @@ def test_the_projects_own_shipped_list_is_readable():
         kind = r.run_id.split("-")[0]
         assert kind in ("dann", "maml") and r.command.startswith(f"python -m core {kind} ")
     assert len({r.title for r in runs}) == len(runs)
+
+
+def test_each_shipped_command_makes_its_run_again():
+    """Rerunning a shipped run's recorded command (as train_shipped.sh does) finds that run,
+    whatever the defaults are today."""
+    import shlex
+
+    from core.__main__ import _config_from_args, _maml_config_from_args, build_parser
+
+    for r in read_shipped(RunStore(ROOT / "checkpoints")):
+        argv = shlex.split(r.command)[3:]  # after "python -m core"
+        args = build_parser().parse_args(argv)
+        config = _config_from_args(args) if args.command == "dann" else _maml_config_from_args(args)
+        assert config.run_id() == r.run_id, r.command

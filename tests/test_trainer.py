@@ -7,7 +7,7 @@ import torch
 from core.dann.config import ENGINE_VERSION, DANNConfig
 from core.dann.run import INDEX_FILE, WEIGHTS_FILE, run_dann, snapshot_file, train_epochs
 from core.dann.schedules import LambdaSchedule, LrSchedule
-from core.dann.trainer import DANNTrainer, TrainingCancelled, class_balanced_sample, principal_components
+from core.dann.trainer import DANNTrainer, TrainingCancelled, _invert_channels, class_balanced_sample, principal_components
 from core.errors import UserError
 from core.runs import RunStore
 from tests.synthetic import make_pair
@@ -83,11 +83,27 @@ def test_training_learns_the_synthetic_task():
 
 
 def test_target_entropy_term_lowers_target_prediction_entropy():
-    plain = _results(DANNConfig(**TINY))[-1].metrics
+    plain = _results(DANNConfig(**TINY, target_entropy=0.0))[-1].metrics
     assert "target_entropy" not in plain
     weighted = [_results(DANNConfig(**TINY, target_entropy=w))[-1].metrics for w in (0.1, 10.0)]
     assert all(m["target_entropy"] > 0 for m in weighted)
     assert weighted[1]["target_entropy"] < weighted[0]["target_entropy"]
+
+
+def test_invert_augmentation_negates_whole_channels_about_half_the_time():
+    x = torch.rand(400, 3, 8, 8) * 2 - 1
+    y = _invert_channels(x, torch.Generator().manual_seed(0))
+    same = (y == x).flatten(2).all(2)
+    flipped = (y == -x).flatten(2).all(2)
+    assert bool((same ^ flipped).all())  # each channel is kept or negated as a whole
+    assert 0.4 < flipped.float().mean() < 0.6
+    assert bool((flipped[:, 0] != flipped[:, 1]).any())  # channels flip independently: colours change
+
+
+def test_invert_augmentation_trains_and_changes_the_run():
+    plain = _results(DANNConfig(**TINY, augment="none"))[-1].metrics
+    augmented = _results(DANNConfig(**TINY, augment="invert"))[-1].metrics
+    assert augmented["source_acc"] is not None and _comparable(augmented) != _comparable(plain)
 
 
 def test_snapshot_sample_is_class_balanced_and_independent_of_the_seed():
@@ -172,13 +188,19 @@ def test_config_hash_depends_only_on_what_matters():
         variant="source_only"
     ).run_id()
     assert DANNConfig(seed=1).run_id() != base.run_id()
-    assert DANNConfig(target_entropy=0.3).run_id() != base.run_id()
-    # The shipped MNIST -> MNIST-M runs keep their ids; USPS runs carry USPS's data version.
-    assert base.run_id() == "dann-7249803a4895"
+    assert DANNConfig(target_entropy=0.1).run_id() != base.run_id()
+    assert DANNConfig(augment="none").run_id() != base.run_id()
+    # The shipped MNIST -> MNIST-M runs keep their ids (trained before augmentation and the entropy
+    # term existed, which their stored configs leave out); USPS runs carry USPS's data version.
+    paper_protocol = DANNConfig(augment="none", target_entropy=0.0)
+    assert paper_protocol.run_id() == "dann-7249803a4895"
+    assert "augment" not in paper_protocol.to_dict() and "target_entropy" not in paper_protocol.to_dict()
+    assert DANNConfig.from_dict(paper_protocol.to_dict()) == paper_protocol
+    assert base.run_id() != paper_protocol.run_id()
     usps = DANNConfig(target="usps")
     legacy = json.dumps({"engine": ENGINE_VERSION, **usps.to_dict()}, sort_keys=True)
     assert usps.run_id() != "dann-" + hashlib.sha256(legacy.encode()).hexdigest()[:12]
-    assert DANNConfig(variant="source_only", target_entropy=0.3).run_id() == DANNConfig(variant="source_only").run_id()
+    assert DANNConfig(variant="source_only", target_entropy=0.1).run_id() == DANNConfig(variant="source_only").run_id()
     assert DANNConfig(source="folder:/x").model == "course" and base.model == "digit"
 
 
@@ -186,7 +208,7 @@ def test_config_hash_depends_only_on_what_matters():
     "kwargs, message",
     [({"variant": "magic"}, "unknown variant"), ({"epochs": 0}, "epochs"), ({"model": "resnet"}, "unknown model"),
      ({"pseudo_threshold": 1.5}, "pseudo_threshold"), ({"steps_per_epoch": -1}, "steps_per_epoch"),
-     ({"target_entropy": -1.0}, "target_entropy")],
+     ({"target_entropy": -1.0}, "target_entropy"), ({"augment": "mixup"}, "unknown augmentation")],
 )  # fmt: skip
 def test_bad_settings_are_user_errors(kwargs, message):
     with pytest.raises(UserError, match=message):

@@ -21,6 +21,9 @@ VARIANTS = {
 
 OPTIMIZERS = ("sgd", "adam")
 
+AUGMENTS = {"none": "the labelled images as they are",
+            "invert": "each colour channel of each labelled image inverted with probability 1/2"}
+
 # Bumped whenever training changes in a way that makes stored runs of an equal config differ.
 ENGINE_VERSION = 1
 
@@ -47,6 +50,11 @@ class DANNConfig:
     weight_decay: float = 0.0
     seed: int = 0
     source_edges: bool = False  # the course's source transform: grayscale, then Canny edges
+    # Augmentation of the labelled batches on the device: "none"; "invert": each colour channel
+    # of each image is inverted with probability 1/2, so the labelled digits come in every
+    # polarity and in colours (a white digit on black becomes, say, red on cyan). MNIST -> MNIST-M
+    # (one seed, 6 epochs): DANN 0.727 -> 0.889 with it; source only 0.565 -> 0.757 (BENCHMARKS.md).
+    augment: str = "invert"
     pseudo_threshold: float = 0.95  # dann_pseudo: teacher confidence needed to use a pseudo-label
     # dann_pseudo: EMA decay of the teacher, per step. The course's 0.9 per step makes the teacher
     # a copy of the student that confirms its own mistakes (MNIST -> MNIST-M collapsed to 0.34 at
@@ -56,7 +64,8 @@ class DANNConfig:
     # dann/dann_pseudo: weight of the mean prediction entropy on target batches (conditional
     # entropy minimisation, as in VADA), scaled by lambda(p) so it grows as the domains align.
     # It pushes target features away from class boundaries, which gradient reversal alone does not.
-    target_entropy: float = 0.0
+    # MNIST -> MNIST-M with invert augmentation (one seed): 0.889 without it, 0.909 at 0.3.
+    target_entropy: float = 0.3
     snapshot_size: int = 1000  # items per domain in the fixed, class-balanced feature sample
     snapshot_dims: int = 64  # principal components kept per snapshot (0 keeps all dimensions)
 
@@ -66,6 +75,8 @@ class DANNConfig:
         if not self.model:
             folders = self.source.startswith("folder:") or self.target.startswith("folder:")
             object.__setattr__(self, "model", "course" if folders else "digit")
+        if self.augment not in AUGMENTS:
+            raise UserError(f"unknown augmentation {self.augment!r}; expected one of {', '.join(map(repr, AUGMENTS))}")
         if self.optimizer not in OPTIMIZERS:
             raise UserError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         if self.model not in ("digit", "course"):
@@ -106,6 +117,9 @@ class DANNConfig:
                 # Left out when off, so runs from before the setting existed keep their ids.
                 if self.adversarial and value > 0:
                     d[f.name] = value
+            elif f.name == "augment":
+                if value != "none":  # left out when off, as above
+                    d[f.name] = value
             else:
                 d[f.name] = value
         return d
@@ -118,6 +132,9 @@ class DANNConfig:
         if unknown:
             raise UserError(f"unknown DANN config keys {unknown}; expected a subset of {sorted(known)}")
         kwargs = dict(d)
+        # to_dict leaves these out when off (runs from before the settings existed), whatever the defaults are now
+        kwargs.setdefault("augment", "none")
+        kwargs.setdefault("target_entropy", 0.0)
         if "schedule" in kwargs:
             kwargs["schedule"] = LambdaSchedule.from_dict(kwargs["schedule"])
         if "lr" in kwargs:

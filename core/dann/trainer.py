@@ -238,6 +238,8 @@ class DANNTrainer:
                 group["lr"] = lr
             li, ti = lab_order[i * bs : (i + 1) * bs], tgt_order[i * bs : (i + 1) * bs]
             x_lab, x_tgt = self._prepare(labelled.train_images[li]), self._prepare(self.target.train_images[ti])
+            if cfg.augment == "invert":
+                x_lab = _invert_channels(x_lab, self.generator)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.autocast):
                 # One batch per domain, so normalisation layers see each domain's own statistics.
                 # With lambda = 0 and no pseudo-labels the target features only feed the detached
@@ -363,6 +365,12 @@ def _cycled_permutation(n: int, length: int, generator: torch.Generator) -> torc
     evenly when the other domain is larger."""
     reps = -(-length // n)
     return torch.cat([torch.randperm(n, generator=generator) for _ in range(reps)])[:length]
+
+
+def _invert_channels(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each channel of each prepared image (values in [-1, 1]) negated with probability 1/2."""
+    flips = torch.randint(0, 2, (x.shape[0], x.shape[1], 1, 1), generator=generator).to(x.device, x.dtype)
+    return x * (1.0 - 2.0 * flips)
 
 
 @torch.no_grad()

@@ -44,6 +44,7 @@ def form_defaults() -> dict[str, Any]:
         "step_at": schedule.step_at, "expr": EXAMPLE_EXPR, "epochs": config.epochs,
         "batch_size": config.batch_size, "lr0": config.lr.lr0, "seed": config.seed,
         "steps_per_epoch": config.steps_per_epoch, "snapshot_size": config.snapshot_size, "model": "",
+        "augment": config.augment,
     }  # fmt: skip
 
 
@@ -68,7 +69,7 @@ def config_from_form(form: Mapping[str, Any]) -> DANNConfig:
         target=domain_spec(form["target"], form["target_folder"]),
         variant=form["variant"], schedule=schedule, lr=LrSchedule(lr0=form["lr0"]), epochs=int(form["epochs"]),
         batch_size=int(form["batch_size"]), seed=int(form["seed"]), steps_per_epoch=int(form["steps_per_epoch"]),
-        snapshot_size=int(form["snapshot_size"]), model=form["model"],
+        snapshot_size=int(form["snapshot_size"]), model=form["model"], augment=form["augment"],
     )  # fmt: skip
 
 
@@ -118,6 +119,8 @@ def run_label(info: RunInfo, title: str | None = None) -> str:
     what = str(cfg.get("variant", "?"))
     if "schedule" in cfg:
         what += " · " + LambdaSchedule.from_dict(cfg["schedule"]).describe()
+    if cfg.get("augment", "none") != "none":
+        what += f" · {cfg['augment']} augmentation"
     return f"{source} → {target} · {what} · {epochs} · {info.run_id}"
 
 
@@ -162,7 +165,9 @@ def short_run_name(info: RunInfo) -> str:
     """The variant, and for adversarial runs the schedule kind: "dann (log)", "source_only"."""
     schedule = info.config.get("schedule")
     variant = str(info.config.get("variant", "?"))
-    return f"{variant} ({schedule['kind']})" if schedule else variant
+    name = f"{variant} ({schedule['kind']})" if schedule else variant
+    augment = info.config.get("augment", "none")
+    return name if augment == "none" else f"{name} + {augment}"
 
 
 @dataclass(frozen=True)
