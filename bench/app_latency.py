@@ -41,6 +41,7 @@ from tests.e2e.harness import (  # noqa: E402
     CHROMIUM,
     LONG,
     QUIET_THREADS,
+    free_port,
     fill_tiny_run,
     launch_chromium,
     map_title,
@@ -93,7 +94,7 @@ def cold_start(browser, env: dict, log: Path) -> dict[str, float]:
         home_healthy = time.perf_counter() - t0
         page.goto(url)
         page.get_by_text("Stored runs").wait_for(timeout=LONG)
-        page.get_by_test_id("stDataFrame").first.wait_for(timeout=LONG)
+        page.get_by_test_id("stTable").last.wait_for(timeout=LONG)
         home = time.perf_counter() - t0
         t1 = time.perf_counter()
         page.get_by_role("link", name="Domain adaptation").first.click()
@@ -109,13 +110,35 @@ def cold_start(browser, env: dict, log: Path) -> dict[str, float]:
         direct = time.perf_counter() - t0
     page.close()
     return {"home": home, "home_healthy": home_healthy, "click": click, "direct": direct,
-            "direct_healthy": direct_healthy}  # fmt: skip
+            "direct_healthy": direct_healthy, "revisit": revisit(browser, env, log)}  # fmt: skip
+
+
+def revisit(browser, env: dict, log: Path) -> float:
+    """A fresh server, opened directly on the domain-adaptation page by a browser that has shown the
+    app before (its cache holds the app's scripts, as a returning user's does)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    port = free_port()
+    with streamlit_server(env, log, port=port) as url:  # the earlier visit
+        page = context.new_page()
+        page.goto(f"{url}/domain-adaptation")
+        _wait_train_view(page)
+        page.close()
+    page = context.new_page()
+    t0 = time.perf_counter()
+    with streamlit_server(env, log, port=port) as url:
+        page.goto(f"{url}/domain-adaptation")
+        _wait_train_view(page)
+        seconds = time.perf_counter() - t0
+    context.close()
+    return seconds
 
 
 def _wait_train_view(page: Page) -> None:
-    """The Train view is drawn: its start button and the schedule preview's title are visible."""
+    """The Train view is drawn: its start button and the schedule preview (an SVG image) are visible."""
     expect(page.get_by_role("button", name=START)).to_be_visible(timeout=LONG)
-    page.locator('[data-testid="stPlotlyChart"] .gtitle').first.wait_for(timeout=LONG)
+    preview = page.locator('[data-testid="stImage"] img').first
+    preview.wait_for(timeout=LONG)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=preview.element_handle(), timeout=LONG)
 
 
 def cold_starts(browser, env: dict, log: Path, repeats: int) -> dict[str, list[float]]:
@@ -227,6 +250,8 @@ def main() -> None:
              "value": seconds(cold["direct"]), "target": "<= 3 s", "met": med["direct"] <= 3},
             {"measure": "Home -> domain-adaptation page, first click", "value": seconds(cold["click"]),
              "target": "<= 3 s", "met": med["click"] <= 3},
+            {"measure": "cold start -> domain-adaptation page drawn, browser that has shown the app before",
+             "value": seconds(cold["revisit"]), "target": "<= 3 s", "met": med["revisit"] <= 3},
             {"measure": "of which: server up (health check answers), before the browser asks for a page",
              "value": seconds(cold["home_healthy"] + cold["direct_healthy"]), "target": "", "met": ""},
         ]  # fmt: skip

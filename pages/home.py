@@ -14,6 +14,18 @@ from core.shipped import SHIPPED_FILE, read_shipped
 
 
 @st.cache_data(ttl=30, show_spinner=False)
+def _table(rows: list[dict], index: str) -> None:
+    """A static table labelled by its `index` column, accuracies to 3 decimals. st.table rather than
+    st.dataframe: the interactive grid's 1.2 MB of scripts cost Home about 0.3 s of its cold start
+    on 2 cores (bench/app_latency.py), and these tables are short."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows).set_index(index)
+    if "accuracy" in frame:
+        frame["accuracy"] = [f"{a:.3f}" if pd.notna(a) else "—" for a in frame["accuracy"]]
+    st.table(frame.fillna("—"))
+
+
 def _dataset_rows() -> list[dict]:
     return [
         {"dataset": s.name, "at hand": "yes" if s.available else "no", "where": s.where, "details": s.detail}
@@ -41,7 +53,8 @@ def _what(run) -> str:
     if run.kind == MAML_KIND:
         return f"few-shot · {cfg.get('solver')} · {cfg.get('data')}"
     schedule = (cfg.get("schedule") or {}).get("kind", "—")
-    return f"{cfg.get('source')} → {cfg.get('target')} · {cfg.get('variant')} · {schedule}"
+    augment = f" · {cfg['augment']}" if cfg.get("augment", "none") != "none" else ""
+    return f"{cfg.get('source')} → {cfg.get('target')} · {cfg.get('variant')} · {schedule}{augment}"
 
 
 def _shipped_rows(store: RunStore) -> list[dict]:
@@ -91,7 +104,7 @@ st.write(describe_hardware())
 
 st.subheader("Datasets")
 st.caption(f"Data directory: `{data_dir().resolve()}` (set `EXPLORER_DATA_DIR` to change it)")
-st.dataframe(_dataset_rows(), hide_index=True, width="stretch")
+_table(_dataset_rows(), "dataset")
 st.caption(
     "Missing a dataset? Put the files named under *details* in the data directory, or run once with internet "
     "access (torchvision downloads MNIST and USPS; MNIST-M is generated from MNIST); `python -m core data` "
@@ -110,8 +123,7 @@ if shipped:
                "**Domain adaptation** → Explore or Compare, the few-shot ones under **Few-shot drawing**. "
                "Accuracy: on the target domain (DANN), or 5-way 1-shot on Omniglot's evaluation alphabets "
                "(few-shot).")  # fmt: skip
-    st.dataframe(shipped, hide_index=True, width="stretch",
-                 column_config={"accuracy": st.column_config.NumberColumn(format="%.3f")})  # fmt: skip
+    _table(shipped, "run")
 elif shipped is not None:
     st.info(f"No shipped runs: `{store.root / SHIPPED_FILE}` lists none.")
 
@@ -123,8 +135,7 @@ except UserError as exc:
     st.error(str(exc))
     rows = []
 if rows:
-    st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={"accuracy": st.column_config.NumberColumn(format="%.3f")})  # fmt: skip
+    _table(rows, "run")
 else:
     st.info(f"No runs in `{store.root}` yet.")
 for path, why in store.broken():

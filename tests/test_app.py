@@ -33,15 +33,16 @@ def test_home_page_lists_datasets_and_shipped_and_stored_runs(tmp_path, monkeypa
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "Transfer Explorer"
-    datasets, shipped_table, runs = (d.value for d in at.dataframe)
-    assert {"MNIST", "USPS", "MNIST-M"} <= set(datasets["dataset"])
-    assert set(datasets["dataset"]) <= {"MNIST", "USPS", "MNIST-M", "Omniglot"}
+    datasets, shipped_table, runs = (d.value for d in at.table)
+    assert {"MNIST", "USPS", "MNIST-M"} <= set(datasets.index)
+    assert set(datasets.index) <= {"MNIST", "USPS", "MNIST-M", "Omniglot"}
     assert set(datasets["at hand"]) == {"no"}
-    assert list(shipped_table["run"]) == ["Not trained yet", "Tiny DANN"]
+    assert list(shipped_table.index) == ["Not trained yet", "Tiny DANN"]
     assert list(shipped_table["epochs"]) == ["not in the store", "1/1"]
-    assert shipped_table["accuracy"][1] == store.metrics(config.run_id())[-1]["target_acc"]
-    assert shipped_table["what"][1] == f"{config.source} → {config.target} · {config.variant} · {config.schedule.kind}"
-    assert list(runs["run"]) == [config.run_id()] and list(runs["status"]) == ["complete"]
+    assert list(shipped_table["accuracy"]) == ["—", f"{store.metrics(config.run_id())[-1]['target_acc']:.3f}"]
+    assert shipped_table["what"].iloc[1] == (f"{config.source} → {config.target} · {config.variant} · "
+                                             f"{config.schedule.kind} · {config.augment}")  # fmt: skip
+    assert list(runs.index) == [config.run_id()] and list(runs["status"]) == ["complete"]
     assert any("dann-broken" in w.value for w in at.warning)
 
 

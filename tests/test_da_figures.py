@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from core.dann import figures
+from core.dann import figures, preview, ui
 from core.dann.config import DANNConfig
 from core.dann.schedules import LambdaSchedule
 from core.dann.ui import Points
@@ -88,10 +89,38 @@ def test_the_png_frame_is_an_image_of_the_asked_size_with_both_domains_coloured(
         assert tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)) in colours
 
 
-def test_schedule_and_metric_figures_show_what_they_are_given():
-    config = DANNConfig(schedule=LambdaSchedule(kind="constant", value=0.3))
-    lam, lr = figures.schedule_figure(config).data
-    assert set(lam.y) == {0.3} and lr.y[0] == pytest.approx(0.01)
+def _polyline(svg: str, name: str) -> list[tuple[float, float]]:
+    line = next(e for e in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}polyline") if e.get("class") == name)
+    return [tuple(map(float, point.split(","))) for point in line.get("points").split()]
+
+
+def test_schedule_preview_draws_lambda_and_lr_on_their_own_axes():
+    step = DANNConfig(schedule=LambdaSchedule(kind="step", start=0.0, value=1.0, step_at=0.5))
+    svg = ui.schedule_preview(step, width=600, height=300)
+    lam, lr = _polyline(svg, "lambda"), _polyline(svg, "lr")
+    assert len(lam) == len(lr) == 101
+    xs = [x for x, _ in lam]
+    assert xs == sorted(xs) and xs[0] < 100 and xs[-1] > 450  # p from 0 at the left to 1 at the right
+    ys = [y for _, y in lam]  # SVG y grows downwards: 0 at the bottom, 1 at the top of the plot
+    assert ys[:50] == [ys[0]] * 50 and ys[50:] == [ys[50]] * 51 and ys[50] < ys[0]
+    lr_ys = [y for _, y in lr]
+    assert lr_ys == sorted(lr_ys)  # lr anneals: its line only goes down the chart
+    constant = _polyline(ui.schedule_preview(DANNConfig(schedule=LambdaSchedule(kind="constant", value=0.3))), "lambda")
+    assert len({y for _, y in constant}) == 1
+
+
+def test_schedule_preview_escapes_its_title_and_ticks_are_round():
+    svg = preview.schedule_svg([0, 1], [0, 1], [0.01, 0.001], 'λ(p) = p<2 & "x"')
+    ET.fromstring(svg)  # well-formed
+    assert "λ(p) = p&lt;2 &amp; &quot;x&quot;" in svg and "<2" not in svg
+    assert preview.nice_ticks(0, 1) == [0, 0.25, 0.5, 0.75, 1]
+    assert preview.nice_ticks(0, 0.01) == [0, 0.0025, 0.005, 0.0075, 0.01]
+    assert preview.nice_ticks(-0.3, 1.0) == [-0.5, 0, 0.5, 1.0]
+    with pytest.raises(ValueError):
+        preview.nice_ticks(0, float("inf"))
+
+
+def test_metric_figures_show_what_they_are_given():
     rows = [{"epoch": 0, "target_acc": 0.1, "source_acc": 0.1, "domain_acc": 0.5},
             {"epoch": 1, "target_acc": 0.4, "source_acc": 0.9, "domain_acc": 0.6, "lambda": 0.3}]  # fmt: skip
     fig = figures.metrics_figure(rows, epoch=1)

@@ -53,6 +53,13 @@ def _chart(at: AppTest, key: str) -> dict:
     return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")).proto.spec)
 
 
+def _preview(at: AppTest) -> str:
+    """The schedule preview's SVG text (st.image sends it as a data URL)."""
+    url = next(iter(at.get("image"))).proto.imgs[0].url
+    assert url.startswith("data:image/svg+xml;base64,")
+    return base64.b64decode(url.split(",", 1)[1]).decode()
+
+
 def _array(value) -> np.ndarray:
     """A plotly array from a figure's JSON: a list, or a base64 typed array (numpy input)."""
     if isinstance(value, dict):
@@ -120,16 +127,14 @@ def test_the_schedule_preview_follows_the_controls(store):
     at.selectbox(key="f_schedule").set_value("step").run()
     at.number_input(key="f_lambda_start").set_value(0.2)
     at.number_input(key="f_lambda_value").set_value(0.9).run()
-    figure = _chart(at, "schedule_preview")
-    lam, lr = figure["data"]
-    assert figure["layout"]["title"]["text"] == "λ(p) = 0.2 for p < 0.5, then 0.9"
-    assert lam["x"][0] == 0 and lam["x"][-1] == 1
-    assert lam["y"][0] == pytest.approx(0.2) and lam["y"][49] == pytest.approx(0.2) and lam["y"][50] == pytest.approx(0.9)
-    assert lr["y"][0] == pytest.approx(0.01) and lr["y"][-1] == pytest.approx(0.01 / 11**0.75)
+    step = DANNConfig(schedule=LambdaSchedule(kind="step", start=0.2, value=0.9))
+    svg = _preview(at)
+    assert svg == ui.schedule_preview(step)
+    assert ">λ(p) = 0.2 for p &lt; 0.5, then 0.9</text>" in svg
 
     at.selectbox(key="f_variant").set_value("source_only").run()
-    lam = _chart(at, "schedule_preview")["data"][0]
-    assert set(lam["y"]) == {0}
+    assert _preview(at) == ui.schedule_preview(DANNConfig(variant="source_only"))
+    assert ">λ(p) = 0 (source_only)</text>" in _preview(at)
 
 
 def test_a_bad_expression_shows_the_parsers_reason_and_start_is_refused(store):
@@ -142,7 +147,7 @@ def test_a_bad_expression_shows_the_parsers_reason_and_start_is_refused(store):
 
     at.text_input(key="f_expr").input("0.5*p").run()
     assert not any("foo" in e for e in _texts(at.error))
-    assert _chart(at, "schedule_preview")["layout"]["title"]["text"] == "λ(p) = 0.5*p"
+    assert ">λ(p) = 0.5*p</text>" in _preview(at)
 
 
 def _stored_run(store: RunStore, **overrides) -> DANNConfig:

@@ -18,8 +18,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
-from core.dann.config import DANNConfig
-from core.dann.ui import Points, schedule_curves
+from core.dann.ui import Points
 
 if TYPE_CHECKING:
     from core.embed import RunMaps
@@ -55,20 +54,6 @@ def _layout(font_size: int, height: int, title: str, legend_y: float | None = No
 
 
 # ---- schedule preview and metric curves ------------------------------------------------------
-
-
-def schedule_figure(config: DANNConfig, *, font_size: int = 13, height: int = 320) -> go.Figure:
-    """lambda(p) and lr(p) over training progress, lr on the right axis."""
-    ps, lambdas, lrs = schedule_curves(config)
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_scatter(x=ps, y=lambdas, name="λ(p)", line={"color": DOMAIN_COLOURS[1], "width": 3})
-    fig.add_scatter(x=ps, y=lrs, name="lr(p)", line={"color": DOMAIN_COLOURS[0], "dash": "dot"}, secondary_y=True)
-    title = config.schedule.describe() if config.adversarial else f"λ(p) = 0 ({config.variant})"
-    fig.update_layout(**_layout(font_size, height, title, legend_y=-0.25))
-    fig.update_xaxes(title_text="training progress p", range=[0, 1])
-    fig.update_yaxes(title_text="λ", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title_text="learning rate", secondary_y=True, rangemode="tozero", showgrid=False)
-    return fig
 
 
 def _series(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[list[int], list[float]]:

@@ -21,6 +21,7 @@ from PIL import Image
 
 from core.dann.config import DANNConfig
 from core.dann.files import INDEX_FILE, KIND, snapshot_file
+from core.dann.preview import schedule_svg
 from core.dann.schedules import LambdaSchedule, LrSchedule
 from core.data import DIGIT_DOMAINS, DatasetStatus, load_domain
 from core.data.domains import locate
@@ -93,6 +94,13 @@ def schedule_curves(config: DANNConfig, points: int = 101) -> tuple[list[float],
     ps = [i / (points - 1) for i in range(points)]
     lambdas = [config.schedule(p) if config.adversarial else 0.0 for p in ps]
     return ps, lambdas, [config.lr(p) for p in ps]
+
+
+def schedule_preview(config: DANNConfig, *, width: int = 560, height: int = 320, font_size: int = 13) -> str:
+    """The Train view's preview of lambda(p) and lr(p), an SVG (core.dann.preview says why not plotly)."""
+    ps, lambdas, lrs = schedule_curves(config)
+    title = config.schedule.describe() if config.adversarial else f"λ(p) = 0 ({config.variant})"
+    return schedule_svg(ps, lambdas, lrs, title, width=width, height=height, font_size=font_size)
 
 
 def explorable_runs(store: RunStore) -> list[RunInfo]:

@@ -43,9 +43,9 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def streamlit_server(env: Mapping[str, str], log: Path, timeout: float = 90.0) -> Iterator[str]:
-    """Start `streamlit run app.py` on a free port with `env` added; yield its URL once healthy."""
-    port = free_port()
+def streamlit_server(env: Mapping[str, str], log: Path, timeout: float = 90.0, port: int | None = None) -> Iterator[str]:
+    """Start `streamlit run app.py` on `port` (default: a free one) with `env` added; yield its URL once healthy."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                "--server.port", str(port), "--browser.gatherUsageStats", "false"]  # fmt: skip
@@ -56,7 +56,7 @@ def streamlit_server(env: Mapping[str, str], log: Path, timeout: float = 90.0) -
             while not _healthy(url):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"streamlit did not come up on {url}; see {log}:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
+                time.sleep(0.05)
             yield url
         finally:
             process.terminate()
