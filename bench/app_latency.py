@@ -136,7 +136,7 @@ def revisit(browser, env: dict, log: Path) -> float:
 def _wait_train_view(page: Page) -> None:
     """The Train view is drawn: its start button and the schedule preview (an SVG image) are visible."""
     expect(page.get_by_role("button", name=START)).to_be_visible(timeout=LONG)
-    preview = page.locator('[data-testid="stImage"] img').first
+    preview = page.locator("img.schedule-preview").first
     preview.wait_for(timeout=LONG)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=preview.element_handle(), timeout=LONG)
 

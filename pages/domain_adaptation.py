@@ -192,7 +192,7 @@ def _train_view(registry: JobRegistry, store: RunStore, present: bool) -> None:
     problems += ui.missing_data((st.session_state["f_source"], st.session_state["f_target"]), status)
     with right:
         if config is not None:
-            st.image(ui.schedule_preview(config), width="content")
+            st.markdown(ui.preview_html(ui.schedule_preview(config)), unsafe_allow_html=True)
         for problem in problems:
             st.error(problem)
         trained = config is not None and store.find(config.run_id()) is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from pathlib import Path
 
@@ -54,9 +55,9 @@ def _chart(at: AppTest, key: str) -> dict:
 
 
 def _preview(at: AppTest) -> str:
-    """The schedule preview's SVG text (st.image sends it as a data URL)."""
-    url = next(iter(at.get("image"))).proto.imgs[0].url
-    assert url.startswith("data:image/svg+xml;base64,")
+    """The schedule preview's SVG text (an <img> with a data URL)."""
+    [html] = [m.value for m in at.markdown if 'class="schedule-preview"' in m.value]
+    url = re.search(r'src="(data:image/svg\+xml;base64,[^"]+)"', html).group(1)
     return base64.b64decode(url.split(",", 1)[1]).decode()
 
 

@@ -9,6 +9,7 @@ label, prediction per epoch), the image of a point clicked on the map, and metri
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
@@ -101,6 +102,17 @@ def schedule_preview(config: DANNConfig, *, width: int = 560, height: int = 320,
     ps, lambdas, lrs = schedule_curves(config)
     title = config.schedule.describe() if config.adversarial else f"λ(p) = 0 ({config.variant})"
     return schedule_svg(ps, lambdas, lrs, title, width=width, height=height, font_size=font_size)
+
+
+def preview_html(svg: str, height: int = 320) -> str:
+    """An <img> of `svg` that is always `height` pixels tall, the drawing scaled to fit its width.
+
+    A fixed height keeps the page's layout still while the column's width changes (a scrollbar
+    appearing must not change the page's height, or the two can chase each other). An SVG shown
+    through <img> runs no script; the SVG's own texts are escaped."""
+    data = base64.b64encode(svg.encode()).decode()
+    return (f'<img class="schedule-preview" alt="schedule preview" src="data:image/svg+xml;base64,{data}" '
+            f'style="width:100%;height:{height}px;object-fit:contain;object-position:left top">')
 
 
 def explorable_runs(store: RunStore) -> list[RunInfo]:

@@ -105,5 +105,5 @@ def test_a_bad_custom_expression_shows_the_reason_and_starts_nothing(page, app_u
     box.press("Enter")
     expect(start).to_be_enabled()
     # the schedule preview (an SVG image) is redrawn for the new formula: its title is the formula
-    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stImage"] img')]
+    page.wait_for_function("""() => [...document.querySelectorAll('img.schedule-preview')]
         .some(img => img.src.startsWith('data:image/svg+xml;base64,') && atob(img.src.split(',')[1]).includes('= 0.5*p</text>'))""")
