@@ -16,7 +16,11 @@ HAS_DATA = REAL_DATA_DIR is not None and all((Path(REAL_DATA_DIR) / f).is_file()
 @pytest.mark.skipif(not HAS_DATA, reason="real MNIST and USPS not in EXPLORER_DATA_DIR")
 def test_short_real_dann_run_beats_chance_on_the_target(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(REAL_DATA_DIR))
-    config = DANNConfig(source="mnist", target="usps", epochs=2, steps_per_epoch=100, batch_size=64, snapshot_size=200)
+    # The paper's protocol: the invert augmentation of the defaults slows the first few hundred steps
+    # (source 0.77 here after 300 steps, against 0.97 without it), and this check is about the
+    # engine on real files, not the recipe (bench/dann_accuracy.py measures the defaults).
+    config = DANNConfig(source="mnist", target="usps", epochs=2, steps_per_epoch=100, batch_size=64, snapshot_size=200,
+                        augment="none", target_entropy=0.0)  # fmt: skip
     outcome = run_dann(config, RunStore(tmp_path), device="cpu", download=False)
     rows = outcome.metrics
     assert outcome.info.complete and [r["epoch"] for r in rows] == [0, 1, 2]
