@@ -13,7 +13,6 @@ from core.runs import RunStore
 from core.shipped import SHIPPED_FILE, read_shipped
 
 
-@st.cache_data(ttl=30, show_spinner=False)
 def _table(rows: list[dict], index: str) -> None:
     """A static table labelled by its `index` column, accuracies to 3 decimals. st.table rather than
     st.dataframe: the interactive grid's 1.2 MB of scripts cost Home about 0.3 s of its cold start
@@ -26,6 +25,7 @@ def _table(rows: list[dict], index: str) -> None:
     st.table(frame.fillna("—"))
 
 
+@st.cache_data(ttl=30, show_spinner=False)
 def _dataset_rows() -> list[dict]:
     return [
         {"dataset": s.name, "at hand": "yes" if s.available else "no", "where": s.where, "details": s.detail}

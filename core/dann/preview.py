@@ -15,6 +15,7 @@ from html import escape
 
 LAMBDA_COLOUR = "#e4572e"  # the target's colour in the maps: lambda acts on the features
 LR_COLOUR = "#1f77b4"
+_STYLES = {"lambda": 'stroke-width="3"', "lr": 'stroke-width="2" stroke-dasharray="2 4" stroke-linecap="round"'}
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -96,6 +97,3 @@ def schedule_svg(ps: Sequence[float], lambdas: Sequence[float], lrs: Sequence[fl
         parts.append(f'<text x="{x0 + 2.4 * f:.1f}" y="{legend_y:.1f}" {small}>{name}</text>')
     parts.append("</svg>")
     return "".join(parts)
-
-
-_STYLES = {"lambda": 'stroke-width="3"', "lr": 'stroke-width="2" stroke-dasharray="2 4" stroke-linecap="round"'}
