@@ -222,12 +222,31 @@ def redraw_rows(browser, store: RunStore, env: dict, log: Path, scratch: Path, r
     ]  # fmt: skip
 
 
+def cold_rows(browser, store: RunStore, env: dict, log: Path, repeats: int) -> list[dict]:
+    cold = cold_starts(browser, env, log, repeats)
+    med = {key: statistics.median(values) for key, values in cold.items()}
+    runs = len(store.list())
+    return [
+        {"measure": f"cold start -> Home drawn ({runs} stored runs)", "value": seconds(cold["home"]),
+         "target": "<= 3 s", "met": med["home"] <= 3},
+        {"measure": "cold start -> domain-adaptation page drawn (opened directly)",
+         "value": seconds(cold["direct"]), "target": "<= 3 s", "met": med["direct"] <= 3},
+        {"measure": "Home -> domain-adaptation page, first click", "value": seconds(cold["click"]),
+         "target": "<= 3 s", "met": med["click"] <= 3},
+        {"measure": "cold start -> domain-adaptation page drawn, browser that has shown the app before",
+         "value": seconds(cold["revisit"]), "target": "<= 3 s", "met": med["revisit"] <= 3},
+        {"measure": "of which: server up (health check answers), before the browser asks for a page",
+         "value": seconds(cold["home_healthy"] + cold["direct_healthy"]), "target": "", "met": ""},
+    ]  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoints", default=None, help="run store to serve (default: checkpoints/)")
     ap.add_argument("--repeats", type=int, default=15, help="slider moves per measurement")
     ap.add_argument("--cold-repeats", type=int, default=3, help="cold starts of each kind (the median is judged)")
     ap.add_argument("--cold-only", action="store_true", help="measure the cold starts only (no slider, no training)")
+    ap.add_argument("--slider-only", action="store_true", help="measure the epoch slider only (no cold starts)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not append to BENCHMARKS.md")
     a = ap.parse_args()
     if not CHROMIUM.exists():
@@ -240,22 +259,8 @@ def main() -> None:
     rows = []
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        cold = cold_starts(browser, env, log, a.cold_repeats)
-        med = {key: statistics.median(values) for key, values in cold.items()}
-        runs = len(store.list())
-        rows += [
-            {"measure": f"cold start -> Home drawn ({runs} stored runs)", "value": seconds(cold["home"]),
-             "target": "<= 3 s", "met": med["home"] <= 3},
-            {"measure": "cold start -> domain-adaptation page drawn (opened directly)",
-             "value": seconds(cold["direct"]), "target": "<= 3 s", "met": med["direct"] <= 3},
-            {"measure": "Home -> domain-adaptation page, first click", "value": seconds(cold["click"]),
-             "target": "<= 3 s", "met": med["click"] <= 3},
-            {"measure": "cold start -> domain-adaptation page drawn, browser that has shown the app before",
-             "value": seconds(cold["revisit"]), "target": "<= 3 s", "met": med["revisit"] <= 3},
-            {"measure": "of which: server up (health check answers), before the browser asks for a page",
-             "value": seconds(cold["home_healthy"] + cold["direct_healthy"]), "target": "", "met": ""},
-        ]  # fmt: skip
-
+        if not a.slider_only:
+            rows += cold_rows(browser, store, env, log, a.cold_repeats)
         if not a.cold_only:
             rows += redraw_rows(browser, store, env, log, scratch, a.repeats)
         browser.close()

@@ -442,11 +442,19 @@ def _explore_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
         if rows:
             st.plotly_chart(figures.metrics_figure(rows, title=ui.run_label(info, titles.get(run_id))), key="metrics")
         return
-    epochs = maps.epochs
-    points = _points(str(store.root), run_id, tuple(epochs))
-    names = _domain_names(info)
+    points = _points(str(store.root), run_id, tuple(maps.epochs))
     title = f"{METHOD_NAMES[method]} · {titles.get(run_id, info.config.get('variant'))}"
-    row = _inspected_row(run_id, points)
+    _map_panel(info, maps, points, rows, title, style, play, present)
+
+
+@st.fragment
+def _map_panel(info: RunInfo, maps: RunMaps, points: ui.Points, rows: list[dict], title: str,
+               style: figures.MapStyle, play: bool, present: bool) -> None:  # fmt: skip
+    """The map, its epoch slider, the clicked item, the metric curves and the exports. A fragment:
+    moving the slider or clicking a point reruns only this part, not the whole page."""
+    epochs = maps.epochs
+    names = _domain_names(info)
+    row = _inspected_row(info.run_id, points)
     map_col, side = st.columns([3, 2], gap="medium")
     with map_col:
         epoch = _epoch_slider(epochs, "epoch")
@@ -454,7 +462,7 @@ def _explore_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
             fig = figures.map_animation(maps, points, names, title=title, start_epoch=epoch, style=style)
         else:
             fig = figures.map_figure(maps, points, epoch, names, title=title, style=style, selected_row=row)
-        st.plotly_chart(fig, key="map", on_select=partial(_map_clicked, run_id, points), selection_mode="points")
+        st.plotly_chart(fig, key="map", on_select=partial(_map_clicked, info.run_id, points), selection_mode="points")
     with side:
         _inspect_panel(info, points, epoch, names, row)
         height = 420 if present else 340
