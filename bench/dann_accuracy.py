@@ -32,13 +32,15 @@ from core.runs import RunStore  # noqa: E402
 SETTINGS: dict[str, dict] = {
     "source_only": {"variant": "source_only"},
     "dann constant 0.1": {"schedule": LambdaSchedule(kind="constant", value=0.1)},
-    "dann paper schedule": {},
+    "dann, the defaults": {},
+    "dann paper schedule": {"schedule": LambdaSchedule()},
     "dann log schedule": {"schedule": LambdaSchedule(kind="log")},
     "dann linear ramp": {"schedule": LambdaSchedule(kind="linear")},
     "dann step at 0.3": {"schedule": LambdaSchedule(kind="step", step_at=0.3)},
     "dann + pseudo-labels": {"variant": "dann_pseudo"},
 }
-ALIASES = {"source_only": "source_only", "constant": "dann constant 0.1", "dann": "dann paper schedule",
+ALIASES = {"source_only": "source_only", "dann": "dann, the defaults", "constant": "dann constant 0.1",
+           "paper": "dann paper schedule",
            "log": "dann log schedule", "linear": "dann linear ramp", "step": "dann step at 0.3",
            "pseudo": "dann + pseudo-labels"}  # fmt: skip
 

@@ -17,9 +17,10 @@ from core.errors import UserError
 
 def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
     from core.dann.config import AUGMENTS, OPTIMIZERS, VARIANTS, DANNConfig
-    from core.dann.schedules import SCHEDULE_KINDS, LambdaSchedule, LrSchedule
+    from core.dann.schedules import SCHEDULE_KINDS, LrSchedule
 
-    d, s, lr = DANNConfig(), LambdaSchedule(), LrSchedule()
+    d, lr = DANNConfig(), LrSchedule()
+    s = d.schedule
     p = sub.add_parser(
         "dann",
         help="train a domain-adversarial network (or find the stored run of the same config)",

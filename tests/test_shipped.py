@@ -71,6 +71,22 @@ def test_the_projects_own_shipped_list_is_readable():
     assert len({r.title for r in runs}) == len(runs)
 
 
+def test_each_shipped_dann_run_comes_with_every_map():
+    """A fresh clone shows the shipped runs' maps at once, offline: every frame of every method is
+    in the clone (CI runs this on a clean checkout, so a map left uncommitted fails here)."""
+    from core.embed import METHODS, EmbedSettings, load_maps, snapshot_epochs
+
+    store = RunStore(ROOT / "checkpoints")
+    for r in read_shipped(store):
+        if not r.run_id.startswith("dann-"):
+            continue
+        epochs = snapshot_epochs(store, r.run_id)
+        assert len(epochs) >= 2, r.run_id
+        for method in METHODS:
+            maps = load_maps(store, r.run_id, EmbedSettings(method=method))
+            assert maps is not None and maps.epochs == epochs, (r.run_id, method)
+
+
 def test_each_shipped_command_makes_its_run_again():
     """Rerunning a shipped run's recorded command (as train_shipped.sh does) finds that run,
     whatever the defaults are today."""

@@ -192,7 +192,8 @@ def test_config_hash_depends_only_on_what_matters():
     assert DANNConfig(augment="none").run_id() != base.run_id()
     # The shipped MNIST -> MNIST-M runs keep their ids (trained before augmentation and the entropy
     # term existed, which their stored configs leave out); USPS runs carry USPS's data version.
-    paper_protocol = DANNConfig(augment="none", target_entropy=0.0)
+    assert DANNConfig(schedule=LambdaSchedule()).run_id() != base.run_id()  # the default ends at 0.3, not 1
+    paper_protocol = DANNConfig(schedule=LambdaSchedule(), augment="none", target_entropy=0.0)
     assert paper_protocol.run_id() == "dann-7249803a4895"
     assert "augment" not in paper_protocol.to_dict() and "target_entropy" not in paper_protocol.to_dict()
     assert DANNConfig.from_dict(paper_protocol.to_dict()) == paper_protocol

@@ -35,7 +35,11 @@ class DANNConfig:
     source: str = "mnist"  # domain spec: mnist | usps | mnistm | folder:PATH
     target: str = "mnistm"
     variant: str = "dann"  # one of VARIANTS
-    schedule: LambdaSchedule = field(default_factory=LambdaSchedule)  # lambda(p); the DANN paper's
+    # lambda(p): the DANN paper's ramp 2/(1+exp(-10p)) - 1, scaled to end at 0.3 instead of the
+    # paper's 1. At full strength the adversarial term pulls a small target away from the classes
+    # (MNIST -> USPS, 2,007 target images: 0.843 at 1, 0.936 at 0.3, one seed), while MNIST ->
+    # MNIST-M loses nothing (0.909 at 1, 0.913 at 0.3); BENCHMARKS.md has the seeds.
+    schedule: LambdaSchedule = field(default_factory=lambda: LambdaSchedule(value=0.3))
     lr: LrSchedule = field(default_factory=LrSchedule)  # mu0 / (1 + alpha p)^beta, as in the paper
     model: str = ""  # "digit" (DANN paper net) or "course" (HW net); "" picks by domain
     epochs: int = 6  # about 4 minutes for MNIST -> MNIST-M on 2 CPU cores at the default batch size

@@ -36,9 +36,10 @@ EXAMPLE_EXPR = "2/(1+exp(-10*p))-1"
 
 
 def form_defaults() -> dict[str, Any]:
-    """The train controls' starting values: the defaults of DANNConfig and LambdaSchedule
+    """The train controls' starting values: the defaults of DANNConfig and its lambda schedule
     (model "" lets the config pick the network by domain)."""
-    config, schedule = DANNConfig(), LambdaSchedule()
+    config = DANNConfig()
+    schedule = config.schedule
     return {
         "source": config.source, "source_folder": "", "target": config.target, "target_folder": "",
         "variant": config.variant, "schedule": schedule.kind, "lambda_value": schedule.value,
