@@ -94,7 +94,7 @@ def cold_start(browser, env: dict, log: Path) -> dict[str, float]:
         home_healthy = time.perf_counter() - t0
         page.goto(url)
         page.get_by_text("Stored runs").wait_for(timeout=LONG)
-        page.get_by_test_id("stTable").last.wait_for(timeout=LONG)
+        page.locator("[data-testid=stMarkdown] table").last.wait_for(timeout=LONG)
         home = time.perf_counter() - t0
         t1 = time.perf_counter()
         page.get_by_role("link", name="Domain adaptation").first.click()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+import core.markdown
+
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 
 
@@ -28,9 +30,7 @@ def machine() -> str:
 
 
 def markdown_table(rows: list[dict], columns: list[str]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+    return core.markdown.markdown_table(rows, columns, escaped=False)
 
 
 def section(title: str, table: str, notes: str = "") -> str:

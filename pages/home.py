@@ -8,21 +8,18 @@ from core.errors import UserError
 from core.hardware import describe_hardware
 from core.maml.files import KIND as MAML_KIND
 from core.maml.files import evaluations
+from core.markdown import markdown_table
 from core.paths import data_dir
 from core.runs import RunStore
 from core.shipped import SHIPPED_FILE, read_shipped
 
 
 def _table(rows: list[dict], index: str) -> None:
-    """A static table labelled by its `index` column, accuracies to 3 decimals. st.table rather than
-    st.dataframe: the interactive grid's 1.2 MB of scripts cost Home about 0.3 s of its cold start
-    on 2 cores (bench/app_latency.py), and these tables are short."""
-    import pandas as pd
-
-    frame = pd.DataFrame(rows).set_index(index)
-    if "accuracy" in frame:
-        frame["accuracy"] = [f"{a:.3f}" if pd.notna(a) else "—" for a in frame["accuracy"]]
-    st.table(frame.fillna("—"))
+    """A static table, its `index` column first, as markdown. Not st.table or st.dataframe: both
+    need pandas, whose import alone cost Home about 0.7 s of its cold start on 2 cores
+    (bench/app_latency.py), and these tables are short."""
+    columns = [index] + [c for c in dict.fromkeys(k for row in rows for k in row) if c != index]
+    st.markdown(markdown_table(rows, columns))
 
 
 @st.cache_data(ttl=30, show_spinner=False)

@@ -11,6 +11,7 @@ from core.dann.run import run_dann
 from core.hardware import describe_hardware, nvidia_gpus
 from core.runs import RunStore
 from tests.synthetic import make_pair
+from tests.tables import parse_markdown_table
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
@@ -33,16 +34,16 @@ def test_home_page_lists_datasets_and_shipped_and_stored_runs(tmp_path, monkeypa
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "Transfer Explorer"
-    datasets, shipped_table, runs = (d.value for d in at.table)
-    assert {"MNIST", "USPS", "MNIST-M"} <= set(datasets.index)
-    assert set(datasets.index) <= {"MNIST", "USPS", "MNIST-M", "Omniglot"}
-    assert set(datasets["at hand"]) == {"no"}
-    assert list(shipped_table.index) == ["Not trained yet", "Tiny DANN"]
-    assert list(shipped_table["epochs"]) == ["not in the store", "1/1"]
-    assert list(shipped_table["accuracy"]) == ["—", f"{store.metrics(config.run_id())[-1]['target_acc']:.3f}"]
-    assert shipped_table["what"].iloc[1] == (f"{config.source} → {config.target} · {config.variant} · "
-                                             f"{config.schedule.kind} · {config.augment}")  # fmt: skip
-    assert list(runs.index) == [config.run_id()] and list(runs["status"]) == ["complete"]
+    datasets, shipped_table, runs = (parse_markdown_table(m.value) for m in at.markdown if m.value.startswith("| "))
+    names = {r["dataset"] for r in datasets}
+    assert {"MNIST", "USPS", "MNIST-M"} <= names <= {"MNIST", "USPS", "MNIST-M", "Omniglot"}
+    assert {r["at hand"] for r in datasets} == {"no"}
+    assert [r["run"] for r in shipped_table] == ["Not trained yet", "Tiny DANN"]
+    assert [r["epochs"] for r in shipped_table] == ["not in the store", "1/1"]
+    assert [r["accuracy"] for r in shipped_table] == ["—", f"{store.metrics(config.run_id())[-1]['target_acc']:.3f}"]
+    assert shipped_table[1]["what"] == (f"{config.source} → {config.target} · {config.variant} · "
+                                        f"{config.schedule.kind} · {config.augment}")  # fmt: skip
+    assert [(r["run"], r["status"]) for r in runs] == [(config.run_id(), "complete")]
     assert any("dann-broken" in w.value for w in at.warning)
 
 
