@@ -25,7 +25,8 @@ def nvidia_gpus(timeout: float = 3.0) -> list[str]:
 
 
 def describe_hardware() -> str:
-    """One line: the GPU(s) training will use when PyTorch's build supports CUDA, else the CPU."""
+    """One line: the NVIDIA GPU(s) the driver reports, else the CPU. PyTorch's build is not checked here
+    (that needs torch); the trainers' own pick_device has the last word."""
     gpus = nvidia_gpus()
     if gpus:
         return f"CUDA GPU: {', '.join(gpus)} (training runs there; the CPU has {os.cpu_count()} cores)"
