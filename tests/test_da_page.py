@@ -24,7 +24,7 @@ from core.runs import RunInfo, RunStore
 from core.shipped import ShippedRun
 from tests.synthetic import make_pair, write_image_folders
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "domain_adaptation.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "domain_adaptation.py")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core.maml.drawing import FULL, Prepared
 from tests.test_fewshot_ui import shipped_fewshot_store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "few_shot.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "few_shot.py")
 
 
 REAL_DATA = os.environ.get("EXPLORER_DATA_DIR")  # before the fixtures below hide it

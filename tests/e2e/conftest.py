@@ -44,17 +44,15 @@ def browser(e2e_root):
         chromium.close()
 
 
+def app_env(e2e_root, store_root) -> dict[str, str]:
+    """The environment of the app's server in these tests: a temporary store and cache, 2 jobs at most."""
+    return {**QUIET_THREADS, "EXPLORER_CHECKPOINTS_DIR": str(store_root), "EXPLORER_CACHE_DIR": str(e2e_root / "cache"),
+            "EXPLORER_MAX_JOBS": "2"}  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def app_url(e2e_root, store_root, browser) -> str:
-    env = {**QUIET_THREADS, "EXPLORER_CHECKPOINTS_DIR": str(store_root), "EXPLORER_CACHE_DIR": str(e2e_root / "cache"),
-           "EXPLORER_MAX_JOBS": "2"}  # fmt: skip
-    with streamlit_server(env, e2e_root / "streamlit.log") as url:
-        # Streamlit shows a "Page not found" dialog over the first page that a fresh server is asked
-        # for by a path other than the default one (streamlit/streamlit#9992): open Home once first.
-        page = browser.new_page()
-        page.goto(url)
-        page.get_by_text("Stored runs").wait_for(timeout=90_000)
-        page.close()
+    with streamlit_server(app_env(e2e_root, store_root), e2e_root / "streamlit.log") as url:
         yield url
 
 

@@ -11,6 +11,7 @@ from functools import partial
 
 import streamlit as st
 
+from app_pages.presentation import presentation_view
 from core.dann import figures, ui
 from core.dann.config import AUGMENTS, VARIANTS
 from core.dann.schedules import SCHEDULE_KINDS
@@ -21,7 +22,6 @@ from core.jobs import JobRegistry, JobStatus, default_max_workers
 from core.paths import checkpoints_dir
 from core.runs import RunInfo, RunStore
 from core.shipped import ShippedRun, read_shipped
-from pages.presentation import presentation_view
 
 VIEWS = ("Train", "Explore", "Compare")
 METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}

@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from app_pages.presentation import presentation_view
 from core.data.sketches import SIZE as SKETCH_SIZE
 from core.data.sketches import STROKE_WIDTH, render_paths, sketch_paths
 from core.errors import UserError
@@ -23,7 +24,6 @@ from core.maml.run import evaluation_pool, load_learner
 from core.paths import checkpoints_dir
 from core.runs import RunStore
 from core.shipped import read_shipped
-from pages.presentation import presentation_view
 
 WAYS = 5
 QUERY = "q"

@@ -82,14 +82,14 @@ st.markdown(
 )
 
 st.subheader("Pages")
-st.page_link("pages/domain_adaptation.py", label="**Domain adaptation**", icon="🧭")
+st.page_link("app_pages/domain_adaptation.py", label="**Domain adaptation**", icon="🧭")
 st.markdown(
     "Retrain DANN in the background with the λ schedule you pick (its curve drawn as you set it), and follow "
     "the accuracies live.  \nExplore any stored run's t-SNE, UMAP or PCA map epoch by epoch, compare runs side "
     "by side, present them large and export the animation, a frame or the metrics."
 )
 
-st.page_link("pages/few_shot.py", label="**Few-shot drawing**", icon="✍️")
+st.page_link("app_pages/few_shot.py", label="**Few-shot drawing**", icon="✍️")
 st.markdown(
     "Draw five characters nobody has seen, one example each, and a sixth to classify: a MAML model meta-trained "
     "on Omniglot adapts to your drawings in a gradient step or two. Compare it with first-order MAML and a "
