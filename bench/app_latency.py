@@ -55,9 +55,8 @@ METHOD_LABELS = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 START = re.compile(r"^(Start training|Open the stored run)$")
 # The Train view is drawn: its start button ("Open the stored run" when the default settings were
 # trained, as for a shipped run) and its schedule preview image, both visible.
-TRAIN_VIEW_DRAWN = """() => {
-    const button = [...document.querySelectorAll('button')]
-        .find(b => /^(Start training|Open the stored run)$/.test(b.innerText.trim()));
+TRAIN_VIEW_DRAWN = """start => {
+    const button = [...document.querySelectorAll('button')].find(b => new RegExp(start).test(b.innerText.trim()));
     const img = document.querySelector('img.schedule-preview');
     return Boolean(button && button.checkVisibility() && img && img.checkVisibility() && img.complete && img.naturalWidth > 0);
 }"""
@@ -145,7 +144,7 @@ def _wait_train_view(page: Page) -> None:
 
     Checked on every animation frame. (Playwright's `expect` retries at 100, 250, 500 and 1000 ms
     intervals, which added up to half a second to the cold starts measured before 2026-11-22.)"""
-    page.wait_for_function(TRAIN_VIEW_DRAWN, polling="raf", timeout=LONG)
+    page.wait_for_function(TRAIN_VIEW_DRAWN, arg=START.pattern, polling="raf", timeout=LONG)
 
 
 def cold_starts(browser, env: dict, log: Path, repeats: int) -> dict[str, list[float]]:
@@ -203,8 +202,6 @@ def redraw_rows(browser, store: RunStore, env: dict, log: Path, scratch: Path, r
     folders = write_image_folders(scratch / "data", n=500)
     with streamlit_server(env, log) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
-        page.goto(url)
-        page.get_by_text("Stored runs").wait_for(timeout=LONG)
         page.goto(f"{url}/domain-adaptation?view=Explore&run={run_id}&method={METHOD_LABELS[method]}")
         expect(map_title(page)).to_contain_text("epoch", timeout=LONG)
         settle(page)

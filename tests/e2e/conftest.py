@@ -44,6 +44,7 @@ def browser(e2e_root):
         chromium.close()
 
 
+@pytest.fixture(scope="session")
 def app_env(e2e_root, store_root) -> dict[str, str]:
     """The environment of the app's server in these tests: a temporary store and cache, 2 jobs at most."""
     return {**QUIET_THREADS, "EXPLORER_CHECKPOINTS_DIR": str(store_root), "EXPLORER_CACHE_DIR": str(e2e_root / "cache"),
@@ -51,8 +52,8 @@ def app_env(e2e_root, store_root) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def app_url(e2e_root, store_root, browser) -> str:
-    with streamlit_server(app_env(e2e_root, store_root), e2e_root / "streamlit.log") as url:
+def app_url(e2e_root, app_env, browser) -> str:
+    with streamlit_server(app_env, e2e_root / "streamlit.log") as url:
         yield url
 
 

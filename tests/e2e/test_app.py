@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import app_env
 from tests.e2e.harness import LONG, streamlit_server
 
 
-def test_a_fresh_server_opens_a_presentation_link_without_a_page_not_found_dialog(browser, e2e_root, store_root, shot):
+def test_a_fresh_server_opens_a_presentation_link_without_a_page_not_found_dialog(browser, e2e_root, app_env, shot):
     # A lecturer's bookmark, opened right after `streamlit run`: no session has run app.py yet.
-    with streamlit_server(app_env(e2e_root, store_root), e2e_root / "fresh-server.log") as url:
+    with streamlit_server(app_env, e2e_root / "fresh-server.log") as url:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.goto(f"{url}/domain-adaptation?present=1")
