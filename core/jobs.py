@@ -13,7 +13,8 @@ on a small CPU several jobs each asking for every core thrash (2 cores, 2 jobs, 
 4 busy threads fight over 2 cores and the page's own script runs stall). So each worker lowers
 torch (and, for maps, OpenMP/BLAS and numba) to `threads_per_job` threads: the cores minus one,
 kept for the server and the page, shared between the workers, at least 1. It only ever lowers
-the counts, so an explicit OMP_NUM_THREADS=1 stays 1.
+the counts, so an explicit OMP_NUM_THREADS=1 stays 1. On Linux each worker thread also runs at a
+lower CPU priority (nice +10), so the page's script runs and the browser come first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -309,6 +311,7 @@ class JobRegistry:
             return job
 
     def _work(self) -> None:
+        _lower_priority()
         _limit_torch_threads(self.threads)
         while (job := self._next()) is not None:
             try:
@@ -384,6 +387,22 @@ class JobRegistry:
         _limit_map_threads(self.threads)
         compute_maps(self.store, job.run_id, settings, on_frame=on_frame)
         return "done"
+
+
+JOB_NICENESS = 10  # added to a worker thread's nice value: the page's own work comes first
+
+
+def _lower_priority() -> None:
+    """Lower the calling worker thread's CPU priority, so that the server's script runs and the
+    browser get the cores first while a job trains (Linux keeps a nice value per thread; elsewhere,
+    or where it cannot be changed, the thread keeps the process's priority)."""
+    if not sys.platform.startswith("linux"):  # elsewhere a thread id is not a process id to renice
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + JOB_NICENESS))
+    except (AttributeError, OSError) as exc:
+        log.debug("job thread keeps its priority: %s", exc)
 
 
 def _limit_torch_threads(threads: int) -> None:

@@ -1,5 +1,7 @@
 """The background job registry: queue, progress, cancel, failures, found runs, maps (no Streamlit)."""
 
+import os
+import sys
 import threading
 
 import pytest
@@ -8,7 +10,7 @@ import core.dann.run
 from core.dann.config import DANNConfig
 from core.embed import EmbedSettings, load_maps
 from core.errors import UserError
-from core.jobs import JobRegistry, default_max_workers, threads_per_job
+from core.jobs import JOB_NICENESS, JobRegistry, default_max_workers, threads_per_job
 from core.runs import RunStore
 from tests.synthetic import make_pair
 
@@ -159,3 +161,19 @@ def test_training_computes_each_epochs_tsne_frame_and_maps_jobs_fill_in_other_me
         assert load_maps(reg.store, config.run_id(), pca).epochs == [0, 1, 2]
     finally:
         reg.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_jobs_train_at_a_lower_cpu_priority_than_the_server(registry, monkeypatch):
+    seen = []
+    real = core.dann.run.train_epochs
+
+    def recording(*args, **kwargs):
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.dann.run, "train_epochs", recording)
+    assert registry.wait(registry.start_training(DANNConfig(**TINY), domains=DOMAINS).job_id, 60).state == "done"
+    server = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen == [min(19, server + JOB_NICENESS)]
+    assert server == os.getpriority(os.PRIO_PROCESS, os.getpid())  # the server's own threads keep theirs
