@@ -215,25 +215,31 @@ def _job_section(registry: JobRegistry) -> None:
             st.warning(f"This server does not know job {job_id} (it may have restarted). Any epochs it stored "
                        "are under Explore.")  # fmt: skip
         else:
-            _job_panel(registry, job_id, status.active)
+            _job_panel(registry, status)
     _other_jobs(registry, job_id)
 
 
-def _job_panel(registry: JobRegistry, job_id: str, active: bool) -> None:
+def _job_panel(registry: JobRegistry, drawn: JobStatus) -> None:
     """The job's progress, polled while it is queued or running; a plain drawing once it is over,
-    so that its buttons rerun the whole page (a click inside a fragment reruns only the fragment)."""
-    if not active:
-        _draw_job(registry, registry.status(job_id))
+    so that its buttons rerun the whole page (a click inside a fragment reruns only the fragment).
+
+    Only the progress is polled. The per-epoch curves are drawn by the page's own run and redrawn
+    when the job stores an epoch: redrawing a chart every second kept the browser and the server
+    busy enough to slow the other tabs' maps to about twice their idle redraw time."""
+    if not drawn.active:
+        _draw_job(registry, drawn)
+        _draw_curves(drawn)
         return
 
     @st.fragment(run_every=POLL_SECONDS)
-    def panel() -> None:
-        status = registry.status(job_id)
-        if not status.active:
-            st.rerun()  # the job ended: redraw the whole page once, and stop polling
+    def progress() -> None:
+        status = registry.status(drawn.job_id)
+        if not status.active or len(status.metrics) != len(drawn.metrics):
+            st.rerun()  # the job ended or stored an epoch: redraw the whole page, its curves with it
         _draw_job(registry, status)
 
-    panel()
+    progress()
+    _draw_curves(drawn)
 
 
 def _draw_job(registry: JobRegistry, s: JobStatus) -> None:
@@ -255,6 +261,10 @@ def _draw_job(registry: JobRegistry, s: JobStatus) -> None:
         st.warning(f"The t-SNE frames could not be computed during training ({s.maps_error}); Explore computes them.")
     if s.active:
         st.button("Cancel", key=f"cancel-{s.job_id}", on_click=registry.cancel, args=(s.job_id,))
+
+
+def _draw_curves(s: JobStatus) -> None:
+    """A training job's per-epoch curves, and once it is over the way to explore its run."""
     if s.kind == "train" and s.metrics:
         st.plotly_chart(figures.metrics_figure(s.metrics, title="per-epoch metrics"), key=f"live-{s.job_id}")
     if s.kind == "train" and s.epoch > 0 and not s.active:
