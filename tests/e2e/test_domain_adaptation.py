@@ -69,6 +69,14 @@ def test_a_refresh_reattaches_to_the_running_job_and_cancel_keeps_finished_epoch
     progress = page.get_by_text(re.compile(r"epoch [1-9]\d* of 20 stored"))
     expect(progress).to_be_visible(timeout=LONG)
     job = re.search(r"[?&]job=(\w+)", page.url).group(1)
+    # the live curves are drawn while it trains, and redrawn as further epochs are stored
+    epochs_drawn = """job => {
+        const plot = document.querySelector(`.st-key-live-${job} .js-plotly-plot`);
+        return plot && plot.data ? plot.data[0].x.length : 0;
+    }"""
+    page.wait_for_function(f"job => ({epochs_drawn})(job) >= 1", arg=job, timeout=LONG)
+    drawn = page.evaluate(epochs_drawn, job)
+    page.wait_for_function(f"job => ({epochs_drawn})(job) > {drawn}", arg=job, timeout=LONG)
     shot(page, "training")
 
     page.reload()
