@@ -56,6 +56,8 @@ def test_train_a_tiny_run_then_scrub_its_epochs_and_switch_to_umap(page, app_url
     page.get_by_role("radio", name="UMAP").click()
     expect(title).to_have_text(re.compile(r"UMAP .* epoch 0$"), timeout=LONG)
     expect(page.get_by_role("progressbar")).to_have_count(0, timeout=LONG)  # frames come one by one: all laid out
+    settle(page)  # the run that lays out the last frame has finished: the earlier slider is gone
+    expect(slider).to_have_count(1)
     slider.press("End")
     expect(title).to_have_text(re.compile(r"UMAP .* epoch 2$"))
     shot(page, "explore-umap-epoch-2")
