@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,17 +81,59 @@ def settle(page: Page) -> None:
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
 
 
-def select(page: Page, label: str, option: str) -> None:
-    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
-    settle(page)
+# Counts the changes of the app's script state from now on: a change means a script run started or ended.
+_WATCH_RUNS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  window.__scriptStateChanges = 0;
+  if (window.__scriptStateWatch) window.__scriptStateWatch.disconnect();
+  window.__scriptStateWatch = new MutationObserver((records) => { window.__scriptStateChanges += records.length; });
+  window.__scriptStateWatch.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
+@contextmanager
+def one_run(page: Page, start_ms: int = 3000) -> Iterator[None]:
+    """Wrap an interaction that reruns the script; return once that run has finished.
+
+    Unlike `settle`, this does not guess how long the server takes to start the run: it watches
+    for the run to start (up to `start_ms`: an interaction that changes nothing starts none).
+    """
+    page.evaluate(_WATCH_RUNS)
+    yield
+    try:
+        page.wait_for_function("() => window.__scriptStateChanges > 0", timeout=start_ms)
+    except PlaywrightTimeoutError:
+        pass
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+
+
+def select(page: Page, label: str, option: str, attempts: int = 3) -> None:
+    """Pick `option` in the selectbox labelled `label`.
+
+    A script run that finishes while the list is open can redraw the box and close the list, so
+    the list is opened again (up to `attempts` times) when the option does not show.
+    """
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label)
+    choice = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(attempts):
+        page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+        box.click()
+        try:
+            choice.wait_for(timeout=5000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+    with one_run(page):
+        choice.click()
 
 
 def enter(page: Page, role: str, label: str, value) -> None:
     box = page.get_by_role(role, name=label, exact=True)
     box.fill(str(value))
-    box.press("Enter")
-    settle(page)
+    with one_run(page):
+        box.press("Enter")
 
 
 def open_train(page: Page, url: str) -> None:
