@@ -123,7 +123,8 @@ def select(page: Page, label: str, option: str, attempts: int = 3) -> None:
             break
         except PlaywrightTimeoutError:
             if attempt == attempts - 1:
-                raise
+                listed = [o.inner_text() for o in page.get_by_role("option").all()]
+                raise AssertionError(f"{label!r}: no option {option!r} after {attempts} tries; listed: {listed}") from None
             page.keyboard.press("Escape")
     with one_run(page):
         choice.click()
