@@ -77,19 +77,19 @@ def _run_rows(store: RunStore) -> list[dict]:
 
 st.title("Transfer Explorer")
 st.markdown(
-    "Train domain-adversarial networks (DANN) from labelled digits to unlabelled ones and keep every "
-    "run: per-epoch accuracy, domain-classifier accuracy and feature snapshots."
+    "Watch transfer learning happen: domain-adversarial networks (DANN) aligning labelled digits with "
+    "unlabelled ones epoch by epoch, and a meta-learned network (MAML) adapting to characters you draw."
 )
 
 st.subheader("Pages")
-st.page_link("app_pages/domain_adaptation.py", label="**Domain adaptation**", icon="🧭")
+st.page_link("app_pages/domain_adaptation.py", label="**Domain adaptation**", icon=":material/compare_arrows:")
 st.markdown(
     "Retrain DANN in the background with the λ schedule you pick (its curve drawn as you set it), and follow "
     "the accuracies live.  \nExplore any stored run's t-SNE, UMAP or PCA map epoch by epoch, compare runs side "
     "by side, present them large and export the animation, a frame or the metrics."
 )
 
-st.page_link("app_pages/few_shot.py", label="**Few-shot drawing**", icon="✍️")
+st.page_link("app_pages/few_shot.py", label="**Few-shot drawing**", icon=":material/draw:")
 st.markdown(
     "Draw five characters nobody has seen, one example each, and a sixth to classify: a MAML model meta-trained "
     "on Omniglot adapts to your drawings in a gradient step or two. Compare it with first-order MAML and a "
