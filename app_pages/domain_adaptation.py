@@ -442,7 +442,8 @@ def _explore_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
     info = next(r for r in runs if r.run_id == run_id)
     titles = {s.run_id: s.title for s in shipped}
     if present:
-        style = figures.MapStyle(style.colour_by, style.marker_by_domain, font_size=22, height=820, point_size=8)
+        style = figures.MapStyle(style.colour_by, style.marker_by_domain, font_size=22, height=820, point_size=8,
+                                 width=780)  # fmt: skip
     maps, job = _maps_for(registry, store, info, method)
     rows = store.metrics(run_id)
     if job is not None:
@@ -526,7 +527,9 @@ def _compare_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
         st.info("Pick two to four runs to compare.")
         return
     font = 20 if present else 12
-    style = figures.MapStyle(colour, True, font_size=font, height=620 if present else 440, point_size=5)
+    # each map gets a column of the page's width (about 1,080 px beside the sidebar, 1,300 px without)
+    width = (1300 if present else 1080) // len(chosen) - 20
+    style = figures.MapStyle(colour, True, font_size=font, height=620 if present else 440, point_size=5, width=width)
     found = {run_id: _maps_for(registry, store, by_id[run_id], method) for run_id in chosen}
     ready = {run_id: maps for run_id, (maps, _) in found.items() if maps is not None}
     all_epochs = sorted({e for maps in ready.values() for e in maps.epochs})

@@ -52,6 +52,51 @@ def test_a_frame_draws_every_point_once_on_the_axes_of_the_whole_run(maps_and_po
     assert list(target.customdata[5]) == [25, -1, (25 + 2) % 10, 25]
 
 
+LONG_TITLE = "t-SNE · DANN, the defaults (λ up to 0.3, invert augmentation, target entropy)"
+
+
+@pytest.mark.parametrize("chars", [20, 30, 45, 76, 200])
+def test_a_long_title_is_wrapped_to_the_width_and_still_ends_with_its_epoch(chars):
+    lines = figures.title_lines(LONG_TITLE, 12, chars)
+    assert lines[-1].endswith("epoch 12")
+    assert all(len(line) <= chars for line in lines)
+    assert " ".join(lines) == f"{LONG_TITLE} · epoch 12"  # nothing lost, only broken at spaces
+    assert (len(lines) == 1) == (chars >= len(f"{LONG_TITLE} · epoch 12"))
+
+
+def test_the_map_makes_room_above_it_for_every_title_line(maps_and_points):
+    maps, points = maps_and_points
+    wide = figures.map_figure(maps, points, 1, NAMES, title=LONG_TITLE, style=figures.MapStyle(width=2000))
+    narrow = figures.map_figure(maps, points, 1, NAMES, title=LONG_TITLE, style=figures.MapStyle(width=300))
+    assert "<br>" not in wide.layout.title.text
+    breaks = narrow.layout.title.text.count("<br>")
+    assert breaks >= 2 and narrow.layout.title.text.endswith("epoch 1")
+    assert narrow.layout.margin.t > wide.layout.margin.t
+    assert narrow.layout.title.yanchor == "top"  # the first line at the top of the figure, not centred on the margin
+    frames = figures.map_animation(maps, points, NAMES, title=LONG_TITLE, style=figures.MapStyle(width=300)).frames
+    assert all(f.layout.title.text.count("<br>") == breaks for f in frames)
+
+
+def test_a_legend_that_wraps_into_more_rows_in_a_narrow_column_gets_room_above_the_map(maps_and_points):
+    maps, points = maps_and_points
+    by_class = {"colour_by": "class", "font_size": 12}
+    wide = figures.map_figure(maps, points, 1, NAMES, style=figures.MapStyle(**by_class, width=2400))
+    narrow = figures.map_figure(maps, points, 1, NAMES, style=figures.MapStyle(**by_class, width=250))
+    assert wide.layout.title.text == narrow.layout.title.text == "epoch 1"  # one title line in both
+    assert narrow.layout.margin.t >= wide.layout.margin.t + 4 * 12 * 1.9  # 13 legend entries: many more rows
+
+
+def test_the_png_wraps_a_long_title_instead_of_running_off_the_image(maps_and_points):
+    maps, points = maps_and_points
+    title = LONG_TITLE + ", a run name that goes on for a while longer than the image is wide"
+    png = figures.map_png(maps, points, 2, NAMES, title=title, size=(800, 600))
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert image.shape == (600, 800)
+    title_band = image[10:90]
+    assert (title_band[:, 760:] == 255).all()  # no title text reaches the right edge
+    assert (image[40:80, 20:400] < 128).any()  # the second line is drawn
+
+
 def test_a_selected_row_is_drawn_selected_in_its_trace_and_the_rest_unselected(maps_and_points):
     maps, points = maps_and_points
     assert all("selectedpoints" not in t for t in figures.map_figure(maps, points, 1, NAMES).to_dict()["data"])

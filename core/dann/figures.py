@@ -9,6 +9,7 @@ or per domain and class), so an animation only moves points and fixed axes keep 
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,13 @@ class MapStyle:
     font_size: int = 13
     height: int = 620
     point_size: int = 6
+    # About how wide the figure is drawn, in pixels: plotly does not wrap a title, it cuts it at the
+    # figure's edge, so a long run name would hide the epoch. Titles are wrapped to fit this width.
+    width: int = 760
+
+    def title_chars(self) -> int:
+        """How many characters of the title (drawn at 1.25 x the font size) fit on one line."""
+        return max(16, int(self.width / (0.62 * 1.25 * self.font_size)))
 
 
 @dataclass(frozen=True)
@@ -184,20 +192,49 @@ def _axes(maps: RunMaps) -> tuple[list[float], list[float]]:
     return [x0 - px, x1 + px], [y0 - py, y1 + py]
 
 
-def _map_layout(maps: RunMaps, title: str, style: MapStyle) -> dict[str, Any]:
+def _legend_rows(names: Sequence[str], style: MapStyle) -> int:
+    """How many rows the legend above the map takes at the figure's width (plotly wraps it)."""
+    rows, used = 1, 0.0
+    for name in names:
+        item = 0.6 * style.font_size * len(name) + 45  # the text, its marker and the gap after it
+        if used and used + item > style.width:
+            rows, used = rows + 1, 0.0
+        used += item
+    return rows
+
+
+def _map_layout(maps: RunMaps, title: str, style: MapStyle, legend: Sequence[str]) -> dict[str, Any]:
     xrange, yrange = _axes(maps)
     axis = {"showticklabels": False, "showgrid": False, "zeroline": False, "showline": True, "mirror": True,
             "linecolor": "#bbb", "fixedrange": False}  # fmt: skip
     layout = _layout(style.font_size, style.height, title)
-    # The legend in a row above the map, so that the map keeps the full width.
+    # The legend in rows above the map, so that the map keeps the full width; the title at the top,
+    # with room below it for every line of the title and every row of the legend.
     layout["legend"] |= {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}
-    layout["margin"]["t"] = round(style.font_size * 5.5)
+    layout["title"] |= {"y": 1.0, "yref": "container", "yanchor": "top", "pad": {"t": round(style.font_size)}}
+    lines = title.count("<br>") + 1
+    layout["margin"]["t"] = round(style.font_size * (2.0 + 1.6 * lines + 1.9 * _legend_rows(legend, style)))
     return {**layout, "xaxis": {**axis, "range": xrange}, "yaxis": {**axis, "range": yrange},
             "hovermode": "closest", "plot_bgcolor": "white"}  # fmt: skip
 
 
-def frame_title(title: str, epoch: int) -> str:
-    return f"{title} · epoch {epoch}" if title else f"epoch {epoch}"
+def title_lines(title: str, epoch: int, chars: int) -> list[str]:
+    """`title` and the epoch, wrapped to lines of about `chars` characters; the epoch ends the last line."""
+    tail = f"epoch {epoch}"
+    if not title:
+        return [tail]
+    lines = textwrap.wrap(title, max(chars - 2, 1), break_long_words=False) or [title]  # room for " ·"
+    if len(lines[-1]) + len(tail) + 3 <= chars:
+        lines[-1] += f" · {tail}"
+    else:
+        lines[-1] += " ·"
+        lines.append(tail)
+    return lines
+
+
+def frame_title(title: str, epoch: int, chars: int = 10_000) -> str:
+    """The map's title at `epoch` ("t-SNE · dann · epoch 2"), wrapped with <br> to `chars` a line."""
+    return "<br>".join(title_lines(title, epoch, chars))
 
 
 def map_figure(maps: RunMaps, points: Points, epoch: int, domain_names: Sequence[str], *, title: str = "",
@@ -206,7 +243,8 @@ def map_figure(maps: RunMaps, points: Points, epoch: int, domain_names: Sequence
     drawn selected, so a clicked item stays marked while the epoch changes."""
     groups = _groups(points, domain_names, style)
     return go.Figure({"data": _frame_traces(maps, points, groups, epoch, domain_names, style, selected_row),
-                      "layout": _map_layout(maps, frame_title(title, epoch), style)})  # fmt: skip
+                      "layout": _map_layout(maps, frame_title(title, epoch, style.title_chars()), style,
+                                            [g.name for g in groups if g.showlegend])})  # fmt: skip
 
 
 def map_animation(maps: RunMaps, points: Points, domain_names: Sequence[str], *, title: str = "",
@@ -217,13 +255,14 @@ def map_animation(maps: RunMaps, points: Points, domain_names: Sequence[str], *,
     start = start_epoch if start_epoch in epochs else epochs[0]
     frames = [
         {"name": str(e), "data": _frame_traces(maps, points, groups, e, domain_names, style),
-         "layout": {"title": {"text": frame_title(title, e)}}}
+         "layout": {"title": {"text": frame_title(title, e, style.title_chars())}}}
         for e in epochs
     ]  # fmt: skip
     play = {"frame": {"duration": 900, "redraw": False}, "transition": {"duration": 600, "easing": "cubic-in-out"},
             "fromcurrent": True, "mode": "immediate"}  # fmt: skip
     pause = {"frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}, "mode": "immediate"}
-    layout = _map_layout(maps, frame_title(title, start), style)
+    layout = _map_layout(maps, frame_title(title, start, style.title_chars()), style,
+                         [g.name for g in groups if g.showlegend])
     layout["margin"]["b"] = round(style.font_size * 6)
     layout["updatemenus"] = [{
         "type": "buttons", "direction": "left", "x": 0.0, "y": -0.04, "xanchor": "left", "yanchor": "top",
@@ -254,8 +293,10 @@ def map_png(maps: RunMaps, points: Points, epoch: int, domain_names: Sequence[st
     small = ImageFont.load_default(size=round(22 * scale))
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
-    left, top, right, bottom = round(40 * scale), round(90 * scale), width - round(300 * scale), height - round(40 * scale)
-    draw.text((left, round(30 * scale)), frame_title(title, epoch), fill="black", font=font)
+    lines = title_lines(title, epoch, chars=int((width - 80 * scale) / (15 * scale)))
+    left, right, bottom = round(40 * scale), width - round(300 * scale), height - round(40 * scale)
+    top = round((90 + 36 * (len(lines) - 1)) * scale)
+    draw.multiline_text((left, round(30 * scale)), "\n".join(lines), fill="black", font=font, spacing=round(8 * scale))
     draw.rectangle((left, top, right, bottom), outline="#bbbbbb", width=2)
     (x0, x1), (y0, y1) = _axes(maps)
     xy = maps.frame(epoch)
