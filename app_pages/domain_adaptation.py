@@ -534,21 +534,23 @@ def _compare_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
     ready = {run_id: maps for run_id, (maps, _) in found.items() if maps is not None}
     all_epochs = sorted({e for maps in ready.values() for e in maps.epochs})
     epoch = _epoch_slider(all_epochs, "compare_epoch") if all_epochs else 0
-    for col, run_id in zip(st.columns(len(chosen)), chosen):
-        maps, job = found[run_id]
+    figs = {}
+    for run_id, maps in ready.items():
         info = by_id[run_id]
+        points = _points(str(store.root), run_id, tuple(maps.epochs))
+        figs[run_id] = figures.map_figure(maps, points, ui.nearest_epoch(maps.epochs, epoch), _domain_names(info),
+                                          title=titles.get(run_id, info.config.get("variant", "")), style=style)  # fmt: skip
+    top = max((fig.layout.margin.t for fig in figs.values()), default=0)
+    for col, run_id in zip(st.columns(len(chosen)), chosen):
         with col:
             st.caption(labels[run_id])
-            if job is not None:
-                _wait_panel(registry, store, job, run_id, method)
-            if maps is None:
+            if found[run_id][1] is not None:
+                _wait_panel(registry, store, found[run_id][1], run_id, method)
+            if run_id not in figs:
                 st.info("map being computed")
                 continue
-            e = ui.nearest_epoch(maps.epochs, epoch)
-            points = _points(str(store.root), run_id, tuple(maps.epochs))
-            fig = figures.map_figure(maps, points, e, _domain_names(info),
-                                     title=titles.get(run_id, info.config.get("variant", "")), style=style)  # fmt: skip
-            st.plotly_chart(fig, key=f"compare-map-{run_id}")
+            # the same room above every map, however many lines its title takes: the maps line up
+            st.plotly_chart(figs[run_id].update_layout(margin_t=top), key=f"compare-map-{run_id}")
     names = [titles.get(r) or ui.short_run_name(by_id[r]) for r in chosen]
     curves = {f"{i + 1}: {name}": store.metrics(r) for i, (name, r) in enumerate(zip(names, chosen))}
     st.plotly_chart(figures.compare_figure(curves, font_size=font, height=700 if present else 560), key="compare_metrics")

@@ -223,6 +223,28 @@ def test_compare_shows_the_runs_side_by_side_and_overlays_their_curves(store):
     assert len(curves) == 2 * 4  # one trace per run and metric panel
 
 
+def test_compare_wraps_a_long_run_title_in_its_column_and_lines_up_the_maps(store):
+    runs = [_stored_run(store, seed=1), _stored_run(store, variant="source_only"), _stored_run(store, seed=4)]
+    for config in runs:
+        compute_maps(store, config.run_id(), EmbedSettings(method="pca"))
+    long_title = "DANN, the defaults (λ up to 0.3, invert augmentation, target entropy)"
+    shipped = [{"run_id": runs[0].run_id(), "title": long_title, "command": "python -m core dann"}]
+    (store.root / "shipped.json").write_text(json.dumps({"format": "transfer-explorer/shipped", "version": 1,
+                                                         "runs": shipped}))  # fmt: skip
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params["view"] = "Compare"
+    at.run()
+    at.multiselect(key="compare").set_value([c.run_id() for c in runs]).run()
+    at.segmented_control(key="compare_method").set_value("pca").run()
+    assert not at.exception and not at.error
+    layouts = [_chart(at, f"compare-map-{c.run_id()}")["layout"] for c in runs]
+    wrapped = layouts[0]["title"]["text"]
+    assert wrapped.count("<br>") >= 2 and wrapped.endswith("epoch 2")  # a third of the page: three lines or more
+    assert wrapped.replace("<br>", " ") == f"{long_title} · epoch 2"
+    assert "<br>" not in layouts[1]["title"]["text"]
+    assert len({layout["margin"]["t"] for layout in layouts}) == 1  # the maps start at the same height
+
+
 def test_the_presentation_view_hides_the_controls_and_draws_large(store):
     config = _stored_run(store)
     compute_maps(store, config.run_id(), EmbedSettings(method="pca"))
