@@ -542,10 +542,11 @@ def _compare_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
                                           title=titles.get(run_id, info.config.get("variant", "")), style=style)  # fmt: skip
     top = max((fig.layout.margin.t for fig in figs.values()), default=0)
     for col, run_id in zip(st.columns(len(chosen)), chosen):
+        job = found[run_id][1]
         with col:
             st.caption(labels[run_id])
-            if found[run_id][1] is not None:
-                _wait_panel(registry, store, found[run_id][1], run_id, method)
+            if job is not None:
+                _wait_panel(registry, store, job, run_id, method)
             if run_id not in figs:
                 st.info("map being computed")
                 continue

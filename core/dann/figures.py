@@ -203,7 +203,7 @@ def _legend_rows(names: Sequence[str], style: MapStyle) -> int:
     return rows
 
 
-def _map_layout(maps: RunMaps, title: str, style: MapStyle, legend: Sequence[str]) -> dict[str, Any]:
+def _map_layout(maps: RunMaps, title: str, style: MapStyle, groups: Sequence[_Group]) -> dict[str, Any]:
     xrange, yrange = _axes(maps)
     axis = {"showticklabels": False, "showgrid": False, "zeroline": False, "showline": True, "mirror": True,
             "linecolor": "#bbb", "fixedrange": False}  # fmt: skip
@@ -213,6 +213,7 @@ def _map_layout(maps: RunMaps, title: str, style: MapStyle, legend: Sequence[str
     layout["legend"] |= {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}
     layout["title"] |= {"y": 1.0, "yref": "container", "yanchor": "top", "pad": {"t": round(style.font_size)}}
     lines = title.count("<br>") + 1
+    legend = [g.name for g in groups if g.showlegend]
     layout["margin"]["t"] = round(style.font_size * (2.0 + 1.6 * lines + 1.9 * _legend_rows(legend, style)))
     return {**layout, "xaxis": {**axis, "range": xrange}, "yaxis": {**axis, "range": yrange},
             "hovermode": "closest", "plot_bgcolor": "white"}  # fmt: skip
@@ -243,8 +244,7 @@ def map_figure(maps: RunMaps, points: Points, epoch: int, domain_names: Sequence
     drawn selected, so a clicked item stays marked while the epoch changes."""
     groups = _groups(points, domain_names, style)
     return go.Figure({"data": _frame_traces(maps, points, groups, epoch, domain_names, style, selected_row),
-                      "layout": _map_layout(maps, frame_title(title, epoch, style.title_chars()), style,
-                                            [g.name for g in groups if g.showlegend])})  # fmt: skip
+                      "layout": _map_layout(maps, frame_title(title, epoch, style.title_chars()), style, groups)})  # fmt: skip
 
 
 def map_animation(maps: RunMaps, points: Points, domain_names: Sequence[str], *, title: str = "",
@@ -261,8 +261,7 @@ def map_animation(maps: RunMaps, points: Points, domain_names: Sequence[str], *,
     play = {"frame": {"duration": 900, "redraw": False}, "transition": {"duration": 600, "easing": "cubic-in-out"},
             "fromcurrent": True, "mode": "immediate"}  # fmt: skip
     pause = {"frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}, "mode": "immediate"}
-    layout = _map_layout(maps, frame_title(title, start, style.title_chars()), style,
-                         [g.name for g in groups if g.showlegend])
+    layout = _map_layout(maps, frame_title(title, start, style.title_chars()), style, groups)
     layout["margin"]["b"] = round(style.font_size * 6)
     layout["updatemenus"] = [{
         "type": "buttons", "direction": "left", "x": 0.0, "y": -0.04, "xanchor": "left", "yanchor": "top",

@@ -75,10 +75,13 @@ def launch_chromium(playwright):
 # ---- driving the domain-adaptation page ------------------------------------------------------
 
 
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'  # the app with no script run going on
+
+
 def settle(page: Page) -> None:
     """Wait for the script run that the last interaction started to finish."""
     page.wait_for_timeout(150)
-    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+    page.locator(IDLE).wait_for()
 
 
 # Counts the changes of the app's script state from now on: a change means a script run started or ended.
@@ -104,7 +107,7 @@ def one_run(page: Page, start_ms: int = 3000) -> Iterator[None]:
         page.wait_for_function("() => window.__scriptStateChanges > 0", timeout=start_ms)
     except PlaywrightTimeoutError:
         pass
-    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+    page.locator(IDLE).wait_for()
 
 
 def select(page: Page, label: str, option: str, attempts: int = 3) -> None:
@@ -116,7 +119,7 @@ def select(page: Page, label: str, option: str, attempts: int = 3) -> None:
     box = page.get_by_test_id("stSelectbox").filter(has_text=label)
     choice = page.get_by_role("option", name=option, exact=True)
     for attempt in range(attempts):
-        page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+        page.locator(IDLE).wait_for()
         box.click()
         try:
             choice.wait_for(timeout=5000)
