@@ -114,7 +114,8 @@ def select(page: Page, label: str, option: str, attempts: int = 3) -> None:
     """Pick `option` in the selectbox labelled `label`.
 
     A script run that finishes while the list is open can redraw the box and close the list, so
-    the list is opened again (up to `attempts` times) when the option does not show.
+    the list is opened again (up to `attempts` times) when the option does not show or goes away
+    before it is clicked.
     """
     box = page.get_by_test_id("stSelectbox").filter(has_text=label)
     choice = page.get_by_role("option", name=option, exact=True)
@@ -122,22 +123,25 @@ def select(page: Page, label: str, option: str, attempts: int = 3) -> None:
         page.locator(IDLE).wait_for()
         box.click()
         try:
-            choice.wait_for(timeout=5000)
-            break
+            with one_run(page):
+                choice.click(timeout=5000)
+            return
         except PlaywrightTimeoutError:
             if attempt == attempts - 1:
                 listed = [o.inner_text() for o in page.get_by_role("option").all()]
                 raise AssertionError(f"{label!r}: no option {option!r} after {attempts} tries; listed: {listed}") from None
             page.keyboard.press("Escape")
-    with one_run(page):
-        choice.click()
 
 
 def enter(page: Page, role: str, label: str, value) -> None:
+    """Type `value` into the box and apply it. Streamlit's inputs also apply their value when they
+    lose the focus: the box is blurred inside the same wait, so a run that this causes cannot land
+    on the next interaction (and close a list that it opened)."""
     box = page.get_by_role(role, name=label, exact=True)
     box.fill(str(value))
     with one_run(page):
         box.press("Enter")
+        box.blur()
 
 
 def open_train(page: Page, url: str) -> None:
