@@ -1,8 +1,8 @@
 """Domain adaptation: train DANN in the background, explore and compare its feature maps, present them.
 
-UI only. Training and embedding run as background jobs (core.jobs) in a registry shared by every
-session of this server; the job being watched is kept in the URL (?job=...), so a refresh or a
-second tab reattaches to it. What the page computes lives in core.dann.ui and core.dann.figures.
+UI only. Training and embedding run as background jobs (core.dann.jobs) on the registry every
+session of this server shares; the job being watched is kept in the URL (?job=...), so a refresh
+or a second tab reattaches to it. What the page shows is made by presenters.dann.
 """
 
 from __future__ import annotations
@@ -11,14 +11,22 @@ from functools import partial
 
 import streamlit as st
 
+from app_pages.background import job_registry
 from app_pages.presentation import presentation_view
-from core.dann import figures, ui
+from core.dann.points import Points, item_images, load_points
+from core.data.domains import short_spec
+from presenters.dann import figures
+from presenters import runs as run_names
+from presenters.dann import explore
+from presenters.dann import form
+from presenters.dann import schedule_preview
 from core.dann.config import AUGMENTS, VARIANTS
 from core.dann.schedules import SCHEDULE_KINDS
 from core.data import DIGIT_DOMAINS, dataset_status
-from core.embed import METHODS, EmbedSettings, RunMaps, load_maps, snapshot_epochs
+from core.dann.maps import METHODS, EmbedSettings, RunMaps, load_maps, snapshot_epochs
 from core.errors import UserError
-from core.jobs import JobRegistry, JobStatus, default_max_workers
+from core.dann.jobs import MAPS, TRAIN, DANNJobs
+from core.jobs import JobStatus
 from core.paths import checkpoints_dir
 from core.runs import RunInfo, RunStore
 from core.shipped import ShippedRun, read_shipped
@@ -31,26 +39,27 @@ POLL_SECONDS = 1.0
 
 
 @st.cache_resource(show_spinner=False)
-def _registry(root: str) -> JobRegistry:
-    """One registry per server process and run store: its jobs outlive script runs and sessions."""
-    return JobRegistry(RunStore(root), max_workers=default_max_workers())
+def _jobs(root: str) -> DANNJobs:
+    """DANN's jobs for one run store, on the registry the server's pages share: they outlive
+    script runs and sessions."""
+    return DANNJobs(job_registry(), RunStore(root))
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _digit_status() -> dict:
-    return ui.digit_status(dataset_status())
+    return form.digit_status(dataset_status())
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _points(root: str, run_id: str, epochs: tuple[int, ...]) -> ui.Points:
-    return ui.load_points(RunStore(root), run_id, epochs)
+def _points(root: str, run_id: str, epochs: tuple[int, ...]) -> Points:
+    return load_points(RunStore(root), run_id, epochs)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the images of the map's items…")
 def _item_images(spec: str, model: str, edges: bool, ids: tuple[int, ...], name: str | None,
                  eval_items: int | None):  # fmt: skip
     """The snapshot items' images of one domain (the dataset is loaded once, only these are kept)."""
-    return ui.item_images(spec, model, ids, edges=edges, trained_on={"name": name, "eval_items": eval_items})
+    return item_images(spec, model, ids, edges=edges, trained_on={"name": name, "eval_items": eval_items})
 
 
 def _flash(kind: str, text: str) -> None:
@@ -76,7 +85,7 @@ def _shipped(store: RunStore) -> list[ShippedRun]:
 def _domain_names(info: RunInfo) -> tuple[str, str]:
     """Legend names of the two domains, e.g. "source (mnist)"."""
     cfg = info.config
-    return tuple(f"{side} ({ui.short_spec(str(cfg.get(side, '?')))})" for side in ("source", "target"))
+    return tuple(f"{side} ({short_spec(str(cfg.get(side, '?')))})" for side in ("source", "target"))
 
 
 def _bound(key: str):
@@ -93,24 +102,24 @@ def _controls(present: bool):
 
 
 def _init_form() -> None:
-    for key, value in ui.form_defaults().items():
+    for key, value in form.form_defaults().items():
         st.session_state.setdefault(f"f_{key}", value)
 
 
 def _form() -> dict:
-    return {key: st.session_state[f"f_{key}"] for key in ui.form_defaults()}
+    return {key: st.session_state[f"f_{key}"] for key in form.form_defaults()}
 
 
 def _domain_picker(side: str, status: dict) -> None:
     def label(spec: str) -> str:
-        if spec == ui.FOLDER:
+        if spec == form.FOLDER:
             return "image folder…"
-        name = ui.DOMAIN_NAMES[spec]
+        name = form.DOMAIN_NAMES[spec]
         return name if status.get(spec) is None or status[spec].available else f"{name} (not at hand)"
 
-    st.selectbox(side.capitalize(), (*DIGIT_DOMAINS, ui.FOLDER), format_func=label, key=f"f_{side}",
+    st.selectbox(side.capitalize(), (*DIGIT_DOMAINS, form.FOLDER), format_func=label, key=f"f_{side}",
                  persist_state="session")  # fmt: skip
-    if st.session_state[f"f_{side}"] == ui.FOLDER:
+    if st.session_state[f"f_{side}"] == form.FOLDER:
         st.text_input(f"{side.capitalize()} folder", key=f"f_{side}_folder", placeholder="/path/to/train_data",
                       help="One subfolder per class (a single subfolder means unlabelled).",
                       persist_state="session")  # fmt: skip
@@ -162,10 +171,10 @@ def _train_controls(status: dict) -> None:
                      persist_state="session")  # fmt: skip
 
 
-def _start(registry: JobRegistry, config) -> None:
+def _start(jobs: DANNJobs, config) -> None:
     """Start button: queue the training, or open the stored run when it was trained before."""
     try:
-        started = registry.start_training(config)
+        started = jobs.start_training(config)
     except UserError as err:
         _flash("error", str(err))
         return
@@ -177,7 +186,7 @@ def _start(registry: JobRegistry, config) -> None:
         st.query_params["job"] = started.job_id
 
 
-def _train_view(registry: JobRegistry, store: RunStore, present: bool) -> None:
+def _train_view(jobs: DANNJobs, store: RunStore, present: bool) -> None:
     _init_form()
     status = _digit_status()
     left, right = st.columns([1, 1], gap="large")
@@ -186,13 +195,13 @@ def _train_view(registry: JobRegistry, store: RunStore, present: bool) -> None:
     problems = []
     config = None
     try:
-        config = ui.config_from_form(_form())
+        config = form.config_from_form(_form())
     except UserError as err:
         problems.append(str(err))
-    problems += ui.missing_data((st.session_state["f_source"], st.session_state["f_target"]), status)
+    problems += form.missing_data((st.session_state["f_source"], st.session_state["f_target"]), status)
     with right:
         if config is not None:
-            st.markdown(ui.preview_html(ui.schedule_preview(config)), unsafe_allow_html=True)
+            st.markdown(schedule_preview.preview_html(schedule_preview.schedule_preview(config)), unsafe_allow_html=True)
         for problem in problems:
             st.error(problem)
         trained = config is not None and store.find(config.run_id()) is not None
@@ -203,23 +212,23 @@ def _train_view(registry: JobRegistry, store: RunStore, present: bool) -> None:
         if trained:
             st.info("This configuration was trained before: Start opens the stored run.")
         st.button("Open the stored run" if trained else "Start training", type="primary", disabled=bool(problems),
-                  on_click=_start, args=(registry, config), key="start")  # fmt: skip
-        _job_section(registry)
+                  on_click=_start, args=(jobs, config), key="start")  # fmt: skip
+        _job_section(jobs)
 
 
-def _job_section(registry: JobRegistry) -> None:
+def _job_section(jobs: DANNJobs) -> None:
     job_id = st.query_params.get("job")
     if job_id:
-        status = registry.status(job_id)
-        if status is None:
+        status = jobs.registry.status(job_id)
+        if status is None or status.kind != TRAIN:  # unknown here, or not a training (a crafted URL)
             st.warning(f"This server does not know job {job_id} (it may have restarted). Any epochs it stored "
                        "are under Explore.")  # fmt: skip
         else:
-            _job_panel(registry, status)
-    _other_jobs(registry, job_id)
+            _job_panel(jobs, status)
+    _other_jobs(jobs, job_id)
 
 
-def _job_panel(registry: JobRegistry, drawn: JobStatus) -> None:
+def _job_panel(jobs: DANNJobs, drawn: JobStatus) -> None:
     """The job's progress, polled while it is queued or running; a plain drawing once it is over,
     so that its buttons rerun the whole page (a click inside a fragment reruns only the fragment).
 
@@ -227,47 +236,47 @@ def _job_panel(registry: JobRegistry, drawn: JobStatus) -> None:
     when the job stores an epoch: redrawing a chart every second kept the browser and the server
     busy enough to slow the other tabs' maps to about twice their idle redraw time."""
     if not drawn.active:
-        _draw_job(registry, drawn)
+        _draw_job(jobs, drawn)
         _draw_curves(drawn)
         return
 
     @st.fragment(run_every=POLL_SECONDS)
     def progress() -> None:
-        status = registry.status(drawn.job_id)
-        if not status.active or len(status.metrics) != len(drawn.metrics):
+        status = jobs.registry.status(drawn.job_id)
+        if not status.active or len(status.details.metrics) != len(drawn.details.metrics):
             st.rerun()  # the job ended or stored an epoch: redraw the whole page, its curves with it
-        _draw_job(registry, status)
+        _draw_job(jobs, status)
 
     progress()
     _draw_curves(drawn)
 
 
-def _draw_job(registry: JobRegistry, s: JobStatus) -> None:
+def _draw_job(jobs: DANNJobs, s: JobStatus) -> None:
     st.markdown(f"**{s.title}**")
     if s.state == "queued":
-        st.info(f"Waiting in the queue: position {s.position} (at most {registry.max_workers} jobs run at once).")
+        st.info(f"Waiting in the queue: position {s.position} (at most {jobs.registry.max_workers} jobs run at once).")
     elif s.state == "running":
         text = f"{s.note} · step {s.step} of {s.total}" if s.total else s.note
-        if s.kind == "train":
-            text += f" · epoch {s.epoch} of {s.epochs} stored"
+        if s.kind == TRAIN:
+            text += f" · epoch {s.details.epoch} of {s.details.epochs} stored"
         st.progress(s.fraction, text=text)
     elif s.state == "done":
-        st.success(f"Finished: {s.epoch} of {s.epochs} epochs." if s.kind == "train" else "Finished.")
+        st.success(f"Finished: {s.details.epoch} of {s.details.epochs} epochs." if s.kind == TRAIN else "Finished.")
     elif s.state == "cancelled":
-        st.warning(f"Cancelled; {s.epoch} finished epochs are kept." if s.kind == "train" else "Cancelled.")
+        st.warning(f"Cancelled; {s.details.epoch} finished epochs are kept." if s.kind == TRAIN else "Cancelled.")
     else:
         st.error(f"The job failed: {s.error}")
-    if s.maps_error:
-        st.warning(f"The t-SNE frames could not be computed during training ({s.maps_error}); Explore computes them.")
+    if s.kind == TRAIN and s.details.maps_error:
+        st.warning(f"The t-SNE frames could not be computed during training ({s.details.maps_error}); Explore computes them.")
     if s.active:
-        st.button("Cancel", key=f"cancel-{s.job_id}", on_click=registry.cancel, args=(s.job_id,))
+        st.button("Cancel", key=f"cancel-{s.job_id}", on_click=jobs.registry.cancel, args=(s.job_id,))
 
 
 def _draw_curves(s: JobStatus) -> None:
     """A training job's per-epoch curves, and once it is over the way to explore its run."""
-    if s.kind == "train" and s.metrics:
-        st.plotly_chart(figures.metrics_figure(s.metrics, title="per-epoch metrics"), key=f"live-{s.job_id}")
-    if s.kind == "train" and s.epoch > 0 and not s.active:
+    if s.kind == TRAIN and s.details.metrics:
+        st.plotly_chart(figures.metrics_figure(s.details.metrics, title="per-epoch metrics"), key=f"live-{s.job_id}")
+    if s.kind == TRAIN and s.details.epoch > 0 and not s.active:
         st.button("Explore this run", key=f"explore-{s.job_id}", on_click=_open_run, args=(s.run_id,))
 
 
@@ -286,14 +295,14 @@ def _watch(job_id: str) -> None:
     st.query_params["job"] = job_id
 
 
-def _other_jobs(registry: JobRegistry, current: str | None) -> None:
-    others = [j for j in registry.jobs() if j.job_id != current and j.kind == "train"]
+def _other_jobs(jobs: DANNJobs, current: str | None) -> None:
+    others = [j for j in jobs.registry.jobs(TRAIN) if j.job_id != current]
     if not others:
         return
     with st.expander(f"Other trainings on this server ({sum(j.active for j in others)} active)"):
         for j in others:
             cols = st.columns([4, 1])
-            where = f"queue position {j.position}" if j.position else f"{j.state}, epoch {j.epoch}/{j.epochs}"
+            where = f"queue position {j.position}" if j.position else f"{j.state}, epoch {j.details.epoch}/{j.details.epochs}"
             cols[0].write(f"{j.title} · {where}")
             cols[1].button("Watch", key=f"watch-{j.job_id}", on_click=_watch, args=(j.job_id,))
 
@@ -301,7 +310,7 @@ def _other_jobs(registry: JobRegistry, current: str | None) -> None:
 # ---- maps: what Explore and Compare show -----------------------------------------------------
 
 
-def _maps_for(registry: JobRegistry, store: RunStore, info: RunInfo, method: str) -> tuple[RunMaps | None, JobStatus | None]:
+def _maps_for(jobs: DANNJobs, store: RunStore, info: RunInfo, method: str) -> tuple[RunMaps | None, JobStatus | None]:
     """The cached maps, and the job to watch while frames are missing or the run still trains.
 
     A missing frame is computed in a background job, never here. While a run trains, its t-SNE
@@ -313,22 +322,22 @@ def _maps_for(registry: JobRegistry, store: RunStore, info: RunInfo, method: str
     maps = load_maps(store, info.run_id, settings)
     have = set(maps.epochs) if maps else set()
     missing = [e for e in snapshot_epochs(store, info.run_id) if e not in have]
-    training = registry.latest("train", info.run_id)
+    training = jobs.training(info.run_id)
     training = training if training is not None and training.active else None
-    job = registry.latest("maps", info.run_id, settings.key())
+    job = jobs.maps(info.run_id, settings)
     if missing and not (job is not None and job.active) and not (training is not None and method == "tsne"):
         if job is not None and job.state in ("failed", "cancelled"):
             st.error(f"The {METHOD_NAMES[method]} maps were not computed: {job.error or 'cancelled'}")
             st.button("Compute them again", key=f"maps-again-{info.run_id}-{method}",
-                      on_click=registry.start_maps, args=(info.run_id, settings))  # fmt: skip
+                      on_click=jobs.start_maps, args=(info.run_id, settings))  # fmt: skip
             return maps, training
-        job = registry.status(registry.start_maps(info.run_id, settings))
+        job = jobs.registry.status(jobs.start_maps(info.run_id, settings))
     if job is not None and job.active:
         return maps, job
     return maps, training
 
 
-def _wait_panel(registry: JobRegistry, store: RunStore, job: JobStatus, run_id: str, method: str) -> None:
+def _wait_panel(jobs: DANNJobs, store: RunStore, job: JobStatus, run_id: str, method: str) -> None:
     """The progress of `job`; the page redraws once a frame or a snapshot is added or the job ends."""
 
     def token() -> tuple[int, int]:
@@ -339,14 +348,14 @@ def _wait_panel(registry: JobRegistry, store: RunStore, job: JobStatus, run_id: 
 
     @st.fragment(run_every=POLL_SECONDS)
     def panel() -> None:
-        s = registry.status(job.job_id)
+        s = jobs.registry.status(job.job_id)
         if s is None or not s.active or token() != start:
             st.rerun()
         done = f"{s.step} of {s.total}" if s.total else s.note
         cols = st.columns([6, 1])
         cols[0].progress(s.fraction, text=f"{s.title} · {done}")
-        if s.kind == "maps":
-            cols[1].button("Cancel", key=f"cancel-maps-{s.job_id}", on_click=registry.cancel, args=(s.job_id,))
+        if s.kind == MAPS:
+            cols[1].button("Cancel", key=f"cancel-maps-{s.job_id}", on_click=jobs.registry.cancel, args=(s.job_id,))
 
     panel()
 
@@ -360,10 +369,10 @@ def _run_picked() -> None:
 
 def _explore_controls(runs: list[RunInfo], shipped: list[ShippedRun]) -> tuple[str, str, figures.MapStyle, bool]:
     titles = {s.run_id: s.title for s in shipped}
-    labels = {r.run_id: ui.run_label(r, titles.get(r.run_id)) for r in runs}
+    labels = {r.run_id: run_names.run_label(r, titles.get(r.run_id)) for r in runs}
     # The run id is kept in the URL by hand (?run=dann-...): a bound selectbox would put its label there.
     if st.session_state.get("run", st.query_params.get("run")) not in labels:
-        st.session_state["run"] = ui.default_run(runs, shipped).run_id
+        st.session_state["run"] = explore.default_run(runs, shipped).run_id
     elif "run" not in st.session_state:
         st.session_state["run"] = st.query_params["run"]
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="run", on_change=_run_picked)
@@ -393,29 +402,29 @@ def _epoch_slider(epochs: list[int], key: str) -> int:
     return epoch
 
 
-def _map_clicked(run_id: str, points: ui.Points) -> None:
+def _map_clicked(run_id: str, points: Points) -> None:
     """Remember the clicked item: the chart's own selection is dropped whenever its figure changes
     (another epoch, method or colouring), and the item should stay inspected across those."""
-    row = ui.selected_row(st.session_state["map"].selection, points)
+    row = explore.selected_row(st.session_state["map"].selection, points)
     st.session_state["inspected"] = None if row is None else (run_id, row)
 
 
-def _inspected_row(run_id: str, points: ui.Points) -> int | None:
+def _inspected_row(run_id: str, points: Points) -> int | None:
     inspected = st.session_state.get("inspected")
     if inspected is None or inspected[0] != run_id or not 0 <= inspected[1] < len(points.item):
         return None
     return inspected[1]
 
 
-def _inspect_panel(info: RunInfo, points: ui.Points, epoch: int, names: tuple[str, str], row: int | None) -> None:
+def _inspect_panel(info: RunInfo, points: Points, epoch: int, names: tuple[str, str], row: int | None) -> None:
     """The clicked point: its image when the run's dataset is at hand, domain, label, prediction."""
     if row is None:
         st.caption("Click a point on the map to see its image, label and prediction.")
         return
-    item = ui.inspect(points, row, epoch)
+    item = explore.inspect(points, row, epoch)
     side = ("source", "target")[item.domain]
     cfg, facts = info.config, info.extra.get(side) or {}
-    ids, position = ui.domain_ids(points, row)
+    ids, position = explore.domain_ids(points, row)
     with st.container(key="inspect"):
         picture, text = st.columns([1, 3], vertical_alignment="center")
         why = None
@@ -423,7 +432,7 @@ def _inspect_panel(info: RunInfo, points: ui.Points, epoch: int, names: tuple[st
             edges = side == "source" and bool(cfg.get("source_edges"))
             images = _item_images(str(cfg.get(side)), str(cfg.get("model")), edges, tuple(ids.tolist()),
                                   facts.get("name"), facts.get("eval_items"))  # fmt: skip
-            picture.image(ui.enlarged(images[position]), width=112)
+            picture.image(explore.enlarged(images[position]), width=112)
         except UserError as err:
             why = str(err)
         label = f"label {item.label}" if item.label >= 0 else "no label"
@@ -435,7 +444,7 @@ def _inspect_panel(info: RunInfo, points: ui.Points, epoch: int, names: tuple[st
         st.caption(f"No image: {why}")
 
 
-def _explore_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun],
+def _explore_view(jobs: DANNJobs, store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun],
                   present: bool) -> None:  # fmt: skip
     with _controls(present):
         run_id, method, style, play = _explore_controls(runs, shipped)
@@ -444,14 +453,14 @@ def _explore_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
     if present:
         style = figures.MapStyle(style.colour_by, style.marker_by_domain, font_size=22, height=820, point_size=8,
                                  width=780)  # fmt: skip
-    maps, job = _maps_for(registry, store, info, method)
+    maps, job = _maps_for(jobs, store, info, method)
     rows = store.metrics(run_id)
     if job is not None:
-        _wait_panel(registry, store, job, run_id, method)
+        _wait_panel(jobs, store, job, run_id, method)
     if maps is None:
         st.info(f"No {METHOD_NAMES[method]} map of this run yet; it is being computed.")
         if rows:
-            st.plotly_chart(figures.metrics_figure(rows, title=ui.run_label(info, titles.get(run_id))), key="metrics")
+            st.plotly_chart(figures.metrics_figure(rows, title=run_names.run_label(info, titles.get(run_id))), key="metrics")
         return
     points = _points(str(store.root), run_id, tuple(maps.epochs))
     title = f"{METHOD_NAMES[method]} · {titles.get(run_id, info.config.get('variant'))}"
@@ -459,7 +468,7 @@ def _explore_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
 
 
 @st.fragment
-def _map_panel(info: RunInfo, maps: RunMaps, points: ui.Points, rows: list[dict], title: str,
+def _map_panel(info: RunInfo, maps: RunMaps, points: Points, rows: list[dict], title: str,
                style: figures.MapStyle, play: bool, present: bool) -> None:  # fmt: skip
     """The map, its epoch slider, the clicked item, the metric curves and the exports. A fragment:
     moving the slider or clicking a point reruns only this part, not the whole page."""
@@ -489,7 +498,7 @@ def _map_panel(info: RunInfo, maps: RunMaps, points: ui.Points, rows: list[dict]
             _exports(maps, points, names, title, epoch, style, rows, info)
 
 
-def _exports(maps: RunMaps, points: ui.Points, names: tuple[str, str], title: str, epoch: int,
+def _exports(maps: RunMaps, points: Points, names: tuple[str, str], title: str, epoch: int,
              style: figures.MapStyle, rows: list[dict], info: RunInfo) -> None:  # fmt: skip
     """Download buttons; the HTML and the PNG are made only when clicked."""
     stem = f"{info.run_id}-{maps.settings.method}"
@@ -503,20 +512,20 @@ def _exports(maps: RunMaps, points: ui.Points, names: tuple[str, str], title: st
         "Frame (PNG)", lambda: figures.map_png(maps, points, epoch, names, title=title, style=style),
         file_name=f"{stem}-epoch{epoch}.png", mime="image/png", on_click="ignore", key="export_png",
     )  # fmt: skip
-    row.download_button("Metrics (CSV)", ui.metrics_csv(rows), file_name=f"{info.run_id}-metrics.csv",
+    row.download_button("Metrics (CSV)", explore.metrics_csv(rows), file_name=f"{info.run_id}-metrics.csv",
                         mime="text/csv", on_click="ignore", key="export_csv")  # fmt: skip
 
 
 # ---- Compare -----------------------------------------------------------------------------------
 
 
-def _compare_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun],
+def _compare_view(jobs: DANNJobs, store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun],
                   present: bool) -> None:  # fmt: skip
     titles = {s.run_id: s.title for s in shipped}
-    labels = {r.run_id: ui.run_label(r, titles.get(r.run_id)) for r in runs}
+    labels = {r.run_id: run_names.run_label(r, titles.get(r.run_id)) for r in runs}
     by_id = {r.run_id: r for r in runs}
     with _controls(present):
-        chosen = st.multiselect("Runs (2 to 4)", list(labels), default=ui.compare_defaults(runs),
+        chosen = st.multiselect("Runs (2 to 4)", list(labels), default=explore.compare_defaults(runs),
                                 format_func=labels.get, max_selections=4, key="compare")  # fmt: skip
         cols = st.columns(2)
         method = cols[0].segmented_control("Method", METHODS, format_func=METHOD_NAMES.get, key="compare_method",
@@ -530,7 +539,7 @@ def _compare_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
     # each map gets a column of the page's width (about 1,080 px beside the sidebar, 1,300 px without)
     width = (1300 if present else 1080) // len(chosen) - 20
     style = figures.MapStyle(colour, True, font_size=font, height=620 if present else 440, point_size=5, width=width)
-    found = {run_id: _maps_for(registry, store, by_id[run_id], method) for run_id in chosen}
+    found = {run_id: _maps_for(jobs, store, by_id[run_id], method) for run_id in chosen}
     ready = {run_id: maps for run_id, (maps, _) in found.items() if maps is not None}
     all_epochs = sorted({e for maps in ready.values() for e in maps.epochs})
     epoch = _epoch_slider(all_epochs, "compare_epoch") if all_epochs else 0
@@ -538,7 +547,7 @@ def _compare_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
     for run_id, maps in ready.items():
         info = by_id[run_id]
         points = _points(str(store.root), run_id, tuple(maps.epochs))
-        figs[run_id] = figures.map_figure(maps, points, ui.nearest_epoch(maps.epochs, epoch), _domain_names(info),
+        figs[run_id] = figures.map_figure(maps, points, explore.nearest_epoch(maps.epochs, epoch), _domain_names(info),
                                           title=titles.get(run_id, info.config.get("variant", "")), style=style)  # fmt: skip
     top = max((fig.layout.margin.t for fig in figs.values()), default=0)
     for col, run_id in zip(st.columns(len(chosen)), chosen):
@@ -546,13 +555,13 @@ def _compare_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
         with col:
             st.caption(labels[run_id])
             if job is not None:
-                _wait_panel(registry, store, job, run_id, method)
+                _wait_panel(jobs, store, job, run_id, method)
             if run_id not in figs:
                 st.info("map being computed")
                 continue
             # the same room above every map, however many lines its title takes: the maps line up
             st.plotly_chart(figs[run_id].update_layout(margin_t=top), key=f"compare-map-{run_id}")
-    names = [titles.get(r) or ui.short_run_name(by_id[r]) for r in chosen]
+    names = [titles.get(r) or run_names.short_run_name(by_id[r]) for r in chosen]
     curves = {f"{i + 1}: {name}": store.metrics(r) for i, (name, r) in enumerate(zip(names, chosen))}
     st.plotly_chart(figures.compare_figure(curves, font_size=font, height=700 if present else 560), key="compare_metrics")
 
@@ -560,7 +569,7 @@ def _compare_view(registry: JobRegistry, store: RunStore, runs: list[RunInfo], s
 # ---- the page ------------------------------------------------------------------------------------
 
 store = RunStore(checkpoints_dir())
-registry = _registry(str(store.root))
+jobs = _jobs(str(store.root))
 present = presentation_view(
     "present", "Domain adaptation",
     "Train DANN with a λ schedule of your choice in the background; watch source and target features align, "
@@ -574,15 +583,15 @@ view = st.segmented_control("View", VIEWS, key="view", required=True, bind="quer
 _show_flash()
 try:
     if view == "Train":
-        _train_view(registry, store, present)
+        _train_view(jobs, store, present)
     else:
         shipped = _shipped(store)
-        runs = ui.shipped_first(ui.explorable_runs(store), shipped)
+        runs = explore.shipped_first(explore.explorable_runs(store), shipped)
         if not runs:
             st.info(f"No runs with feature snapshots in `{store.root}` yet: train one under Train.")
         elif view == "Explore":
-            _explore_view(registry, store, runs, shipped, present)
+            _explore_view(jobs, store, runs, shipped, present)
         else:
-            _compare_view(registry, store, runs, shipped, present)
+            _compare_view(jobs, store, runs, shipped, present)
 except UserError as err:
     st.error(str(err))

@@ -1,8 +1,8 @@
 """Few-shot drawing: draw five characters, one each, adapt a meta-learned model and classify a sixth;
 browse Omniglot evaluation episodes solver by solver.
 
-UI only: preprocessing is core.maml.drawing, adaptation and the episode browser core.maml.ui,
-figures core.maml.figures. Drawings, names and settings live in st.session_state["fewshot"], so
+UI only: preprocessing is core.fewshot.drawing, adaptation and the episode browser core.fewshot.ui,
+figures presenters.fewshot.figures. Drawings, names and settings live in st.session_state["fewshot"], so
 they survive page switches (widget state does not: it is restored from there before each widget).
 """
 
@@ -18,9 +18,13 @@ from app_pages.presentation import presentation_view
 from core.data.sketches import SIZE as SKETCH_SIZE
 from core.data.sketches import STROKE_WIDTH, render_paths, sketch_paths
 from core.errors import UserError
-from core.maml import figures, ui
-from core.maml.drawing import OK, Prepared, prepare_drawing
-from core.maml.run import evaluation_pool, load_learner
+from core.fewshot import demo
+from presenters.fewshot import figures
+from presenters.fewshot import canvas
+from presenters.fewshot import models
+from core.fewshot.drawing import OK, Prepared, prepare_drawing
+from core.fewshot.files import SOLVER_NAMES
+from core.fewshot.run import evaluation_pool, load_learner
 from core.paths import checkpoints_dir
 from core.runs import RunStore
 from core.shipped import read_shipped
@@ -98,7 +102,7 @@ def _load_examples(size: int) -> None:
     picks = [(f"s{i}", shape, None) for i, shape in enumerate(EXAMPLE_SHAPES)] + [(QUERY, EXAMPLE_SHAPES[2], 1)]
     for cid, shape, variation in picks:
         paths = sketch_paths(shape, size, variation=variation, seed=FS["gen"])
-        drawing = ui.fabric_drawing(paths, width)
+        drawing = canvas.fabric_drawing(paths, width)
         FS["initial"][cid] = FS["json"][cid] = drawing
         FS["size"][cid] = size
         FS["prepared"][cid] = prepare_drawing(render_paths(paths, size=size, stroke_width=width))
@@ -113,7 +117,7 @@ def _canvas(cid: str, size: int, scale: int) -> Prepared | None:
     key = f"fs-canvas-{cid}-{FS['gen']}-{FS['gens'].get(cid, 0)}-{size}"
     if key not in st.session_state:  # (re)mounted: start from the last drawing, fitted to this size
         drawn = FS["json"].get(cid)
-        FS["initial"][cid] = ui.scale_drawing(drawn, size / FS["size"].get(cid, size))
+        FS["initial"][cid] = canvas.scale_drawing(drawn, size / FS["size"].get(cid, size))
     result = st_canvas(
         key=key, width=size, height=size, stroke_width=max(2, round(_brush(size))),
         stroke_color="#000000", initial_drawing=FS["initial"].get(cid),
@@ -124,7 +128,7 @@ def _canvas(cid: str, size: int, scale: int) -> Prepared | None:
         image = result.image_data
         if image is not None:
             FS["prepared"][cid] = prepare_drawing(np.asarray(image))
-        elif ui.drawing_objects(result.json_data) == 0:
+        elif canvas.drawing_objects(result.json_data) == 0:
             FS["prepared"].pop(cid, None)
     st.button("Clear", key=f"fs-clear-{cid}", on_click=_clear, args=(cid,), help="Empty this canvas")
     prepared = FS["prepared"].get(cid)
@@ -133,13 +137,13 @@ def _canvas(cid: str, size: int, scale: int) -> Prepared | None:
     elif prepared.status != OK:
         st.warning(prepared.message)
     else:
-        st.image(ui.upscale(prepared.image, scale), caption="what the model sees (28×28)", width=28 * scale)
+        st.image(models.upscale(prepared.image, scale), caption="what the model sees (28×28)", width=28 * scale)
     return prepared
 
 
-def _model_picker(choices: list[ui.ModelChoice]) -> ui.ModelChoice:
+def _model_picker(choices: list[models.ModelChoice]) -> models.ModelChoice:
     by_label = {c.label: c for c in choices}
-    default = ui.default_model(choices)
+    default = models.default_model(choices)
     _restore("fs-model", default.label)
     if st.session_state["fs-model"] not in by_label:
         st.session_state["fs-model"] = default.label
@@ -154,10 +158,10 @@ def _model_picker(choices: list[ui.ModelChoice]) -> ui.ModelChoice:
     return choice
 
 
-def _settings(choice: ui.ModelChoice) -> tuple[int, float]:
+def _settings(choice: models.ModelChoice) -> tuple[int, float]:
     _restore("fs-steps", choice.steps)
     _restore("fs-lr", choice.lr)
-    steps = st.slider("Inner steps", 0, ui.max_steps(choice.steps), key="fs-steps",
+    steps = st.slider("Inner steps", 0, demo.max_steps(choice.steps), key="fs-steps",
                       help=f"Gradient steps on the five drawings; this model was evaluated with {choice.steps}")  # fmt: skip
     lr = st.number_input("Inner lr", min_value=0.0, max_value=10.0, step=0.05, key="fs-lr", format="%.3f",
                          help=f"Step size of each inner step; this model was evaluated with {choice.lr:g}")  # fmt: skip
@@ -166,7 +170,7 @@ def _settings(choice: ui.ModelChoice) -> tuple[int, float]:
     return steps, lr
 
 
-def _learners(store: RunStore, picks: list[ui.ModelChoice]) -> dict:
+def _learners(store: RunStore, picks: list[models.ModelChoice]) -> dict:
     return {c.run_id: (c, _learner(str(store.root), c.run_id, store.get(c.run_id).updated)) for c in picks}
 
 
@@ -182,7 +186,7 @@ def _ready(prepared: dict) -> str | None:
     return None
 
 
-def _draw_view(store: RunStore, choices: list[ui.ModelChoice], present: bool) -> None:
+def _draw_view(store: RunStore, choices: list[models.ModelChoice], present: bool) -> None:
     size, scale = SIZE[present], 6 if present else 4
     controls = st.expander("Model and settings", expanded=not present)
     with controls:
@@ -223,11 +227,11 @@ def _draw_view(store: RunStore, choices: list[ui.ModelChoice], present: bool) ->
     try:
         if adapt:
             learner = _learner(str(store.root), choice.run_id, store.get(choice.run_id).updated)
-            FS["result"] = (fingerprint, choice.label, names, ui.classify(learner, supports, [prepared[QUERY].image], steps, lr))
+            FS["result"] = (fingerprint, choice.label, names, demo.classify(learner, supports, [prepared[QUERY].image], steps, lr))
             FS["compare"] = None
         if compare:
-            picks = ui.comparison_models(choices, choice)
-            FS["compare"] = (fingerprint, names, ui.compare(_learners(store, picks), supports, [prepared[QUERY].image]))
+            picks = models.comparison_models(choices, choice)
+            FS["compare"] = (fingerprint, names, models.compare(_learners(store, picks), supports, [prepared[QUERY].image]))
     except UserError as err:
         st.error(str(err))
     with rcol:
@@ -262,12 +266,12 @@ def _show_result(fingerprint: str, present: bool) -> None:
         for col, row in zip(cols, rows):
             probs = row.probabilities[0]
             with col:
-                st.markdown(f"**{ui.SOLVER_NAMES.get(row.choice.solver, row.choice.solver)}**: {names[int(probs.argmax())]}")
+                st.markdown(f"**{SOLVER_NAMES.get(row.choice.solver, row.choice.solver)}**: {names[int(probs.argmax())]}")
                 st.plotly_chart(figures.probability_figure(probs, names, title=" ", height=height - 60, font_size=font),
                                 key=f"fs-cmp-{row.choice.run_id}")  # fmt: skip
 
 
-def _browser_view(store: RunStore, choices: list[ui.ModelChoice], present: bool) -> None:
+def _browser_view(store: RunStore, choices: list[models.ModelChoice], present: bool) -> None:
     try:
         pool = _evaluation_pool()
     except UserError as err:
@@ -288,27 +292,27 @@ def _browser_view(store: RunStore, choices: list[ui.ModelChoice], present: bool)
     if not picked:
         st.info("Pick at least one model.")
         return
-    episode = ui.draw_episode(pool, FS["episode_seed"])
+    episode = demo.draw_episode(pool, FS["episode_seed"])
     learners = _learners(store, [by_label[m] for m in picked])
-    answers = ui.answer_episode(learners, episode, extra.image if use_extra else None)
+    answers = models.answer_episode(learners, episode, extra.image if use_extra else None)
     scale = 5 if present else 3
     st.markdown(f"**Episode {episode.seed}** · supports (one drawing per class)")
     cols = st.columns(len(episode.names))
     for i, (col, name) in enumerate(zip(cols, episode.names)):
-        col.image(ui.upscale(episode.support[i], scale), caption=f"{i + 1}: {name}", width=28 * scale)
+        col.image(models.upscale(episode.support[i], scale), caption=f"{i + 1}: {name}", width=28 * scale)
     st.markdown("**Queries** · each model's answer (✓ right, ✗ wrong)")
     cols = st.columns(len(episode.queries) + (1 if use_extra else 0))
     for q, col in enumerate(cols[: len(episode.queries)]):
-        col.image(ui.upscale(episode.queries[q], scale), caption=f"class {int(episode.query_labels[q]) + 1}",
+        col.image(models.upscale(episode.queries[q], scale), caption=f"class {int(episode.query_labels[q]) + 1}",
                   width=28 * scale)  # fmt: skip
         for a in answers:
             mark = "✓" if a.correct[q] else "✗"
-            col.markdown(f"{mark} {ui.SOLVER_NAMES.get(a.choice.solver, a.choice.solver)}: {int(a.predictions[q]) + 1}")
+            col.markdown(f"{mark} {SOLVER_NAMES.get(a.choice.solver, a.choice.solver)}: {int(a.predictions[q]) + 1}")
     if use_extra:
         col = cols[-1]
-        col.image(ui.upscale(extra.image, scale), caption="your drawing", width=28 * scale)
+        col.image(models.upscale(extra.image, scale), caption="your drawing", width=28 * scale)
         for a in answers:
-            col.markdown(f"{ui.SOLVER_NAMES.get(a.choice.solver, a.choice.solver)}: {int(a.extra.argmax()) + 1} "
+            col.markdown(f"{SOLVER_NAMES.get(a.choice.solver, a.choice.solver)}: {int(a.extra.argmax()) + 1} "
                          f"({a.extra.max():.0%})")  # fmt: skip
     st.dataframe(
         [{"model": a.choice.label, "correct": f"{int(a.correct.sum())}/{len(a.correct)}"} for a in answers],
@@ -329,7 +333,7 @@ present = presentation_view(
     on_change=lambda on: FS["widgets"].__setitem__("fs-present", on),
 )
 try:
-    choices = ui.fewshot_models(store, read_shipped(store))
+    choices = models.fewshot_models(store, read_shipped(store))
 except UserError as err:
     st.error(str(err))
     st.stop()

@@ -6,9 +6,9 @@ import streamlit as st
 from core.data import dataset_status
 from core.errors import UserError
 from core.hardware import describe_hardware
-from core.maml.files import KIND as MAML_KIND
-from core.maml.files import evaluations
-from core.markdown import markdown_table
+from core.describe import headline_accuracy
+from presenters.markdown import markdown_table
+from presenters.runs import run_what
 from core.paths import data_dir
 from core.runs import RunStore
 from core.shipped import SHIPPED_FILE, read_shipped
@@ -30,30 +30,6 @@ def _dataset_rows() -> list[dict]:
     ]
 
 
-def _accuracy(store: RunStore, run) -> float | None:
-    """A DANN run's last target accuracy; a few-shot run's 5-way 1-shot accuracy on the evaluation
-    alphabets (its evaluations.json), else its last validation accuracy."""
-    if run.kind == MAML_KIND:
-        try:
-            recorded = evaluations(run.run_id, store)
-        except UserError:  # a damaged record: fall back to the validation accuracy
-            recorded = []
-        for e in reversed(recorded):
-            if (e.get("ways"), e.get("shots"), e.get("episodes")) == (5, 1, 1000):
-                return e.get("accuracy")
-        return (store.metrics(run.run_id) or [{}])[-1].get("val_acc")
-    return (store.metrics(run.run_id) or [{}])[-1].get("target_acc")
-
-
-def _what(run) -> str:
-    cfg = run.config
-    if run.kind == MAML_KIND:
-        return f"few-shot · {cfg.get('solver')} · {cfg.get('data')}"
-    schedule = (cfg.get("schedule") or {}).get("kind", "—")
-    augment = f" · {cfg['augment']}" if cfg.get("augment", "none") != "none" else ""
-    return f"{cfg.get('source')} → {cfg.get('target')} · {cfg.get('variant')} · {schedule}{augment}"
-
-
 def _shipped_rows(store: RunStore) -> list[dict]:
     rows = []
     for shipped in read_shipped(store):
@@ -62,15 +38,15 @@ def _shipped_rows(store: RunStore) -> list[dict]:
             continue
         run = store.get(shipped.run_id)
         state = "" if run.complete else f" ({run.status})"
-        rows.append({"run": shipped.title, "what": _what(run), "accuracy": _accuracy(store, run),
+        rows.append({"run": shipped.title, "what": run_what(run), "accuracy": headline_accuracy(store, run),
                      "epochs": f"{run.epochs_done}/{run.epochs_planned}{state}"})  # fmt: skip
     return rows
 
 
 def _run_rows(store: RunStore) -> list[dict]:
     return [
-        {"run": run.run_id, "what": _what(run), "epochs": f"{run.epochs_done}/{run.epochs_planned}",
-         "status": run.status, "accuracy": _accuracy(store, run)}
+        {"run": run.run_id, "what": run_what(run), "epochs": f"{run.epochs_done}/{run.epochs_planned}",
+         "status": run.status, "accuracy": headline_accuracy(store, run)}
         for run in store.list()
     ]
 

@@ -33,8 +33,8 @@ from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 from bench import report  # noqa: E402
 from core.dann.config import DANNConfig  # noqa: E402
 from core.dann.run import INDEX_FILE, run_dann  # noqa: E402
-from core.dann.ui import explorable_runs  # noqa: E402
-from core.embed import METHODS, EmbedSettings, compute_maps, load_maps  # noqa: E402
+from presenters.dann.explore import explorable_runs  # noqa: E402
+from core.dann.maps import METHODS, EmbedSettings, compute_maps, load_maps  # noqa: E402
 from core.paths import checkpoints_dir  # noqa: E402
 from core.runs import RunStore  # noqa: E402
 from tests.e2e.harness import (  # noqa: E402

@@ -1,4 +1,4 @@
-"""Aligned feature maps over epochs (core.embed) against scikit-learn's t-SNE computed from scratch
+"""Aligned feature maps over epochs (core.dann.maps) against scikit-learn's t-SNE computed from scratch
 for every frame, side by side on the same frames.
 
 Features are either synthetic class clusters that drift smoothly from epoch to epoch (10 classes,
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report  # noqa: E402
 from core import atomic  # noqa: E402
-from core.embed import (  # noqa: E402
+from core.dann.maps import (  # noqa: E402
     EmbedSettings,
     compute_maps,
     procrustes_align,
@@ -159,13 +159,13 @@ def main() -> None:
         }  # fmt: skip
 
     rows = [
-        row("core.embed t-SNE (openTSNE, warm start + Procrustes)", tsne.seconds, tsne.trustworthiness, ours_disp),
+        row("core.dann.maps t-SNE (openTSNE, warm start + Procrustes)", tsne.seconds, tsne.trustworthiness, ours_disp),
         row("scikit-learn TSNE from scratch, unaligned", sk_seconds, sk_trust, sk_disp),
         row("scikit-learn TSNE from scratch, Procrustes-aligned afterwards", sk_seconds, sk_trust, sk_aligned_disp),
     ]
     if umap is not None:
         umap_disp = relative_displacement(list(umap.coords.astype(np.float64)))
-        rows.append(row("core.embed UMAP (warm start + Procrustes; first frame compiles)", umap.seconds,
+        rows.append(row("core.dann.maps UMAP (warm start + Procrustes; first frame compiles)", umap.seconds,
                         umap.trustworthiness, umap_disp))  # fmt: skip
     columns = list(rows[0])
     table = report.markdown_table(rows, columns)
@@ -194,7 +194,7 @@ def main() -> None:
     )
     title = f"Feature maps over epochs: {source}, {shape}, perplexity {a.perplexity:g}"
     notes = (
-        f"{target_table}\n\ncore.embed runs its layouts on one thread; scikit-learn's TSNE on its default threads "
+        f"{target_table}\n\ncore.dann.maps runs its layouts on one thread; scikit-learn's TSNE on its default threads "
         f"({torch.get_num_threads()} visible to torch). Time per frame covers PCA to {tsne.settings.pca_dims} dims, "
         "neighbours, optimisation and alignment, not the trustworthiness measure. Displacement: mean distance a point "
         "moves between consecutive frames over the frame's RMS radius."

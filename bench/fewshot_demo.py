@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report  # noqa: E402
 from core.data.sketches import SHAPES, render_paths, sketch_paths  # noqa: E402
-from core.maml import ui  # noqa: E402
-from core.maml.drawing import prepare_drawing  # noqa: E402
-from core.maml.run import load_learner  # noqa: E402
+from core.fewshot import demo
+from presenters.fewshot import models
+from core.fewshot.drawing import prepare_drawing  # noqa: E402
+from core.fewshot.run import load_learner  # noqa: E402
 from core.runs import RunStore  # noqa: E402
 from core.shipped import read_shipped  # noqa: E402
 
@@ -45,7 +46,7 @@ def latency(learner, repeats: int, steps: int) -> float:
     for _ in range(repeats + 2):
         t0 = time.perf_counter()
         images = [prepare_drawing(c).image for c in canvases]
-        ui.classify(learner, images[:5], images[5:], steps=steps)
+        demo.classify(learner, images[:5], images[5:], steps=steps)
         times.append(time.perf_counter() - t0)
     return statistics.median(times[2:])
 
@@ -63,7 +64,7 @@ def recognition(learner, trials: int, variations: int) -> tuple[int, int]:
             for v in range(1, variations + 1):
                 queries.append(prepare_drawing(canvas(s, v, trial)).image)
                 labels.append(label)
-        predictions = ui.classify(learner, supports, queries).predictions.numpy()
+        predictions = demo.classify(learner, supports, queries).predictions.numpy()
         right += int((predictions == np.array(labels)).sum())
         total += len(labels)
     return right, total
@@ -78,7 +79,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="print only; do not append to BENCHMARKS.md")
     a = ap.parse_args()
     store = RunStore(a.checkpoints) if a.checkpoints else RunStore()
-    choices = [c for c in ui.fewshot_models(store, read_shipped(store)) if c.shipped]
+    choices = [c for c in models.fewshot_models(store, read_shipped(store)) if c.shipped]
     if not choices:
         sys.exit(f"no shipped few-shot runs in {store.root}")
     rows = []

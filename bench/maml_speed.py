@@ -3,7 +3,7 @@
 One meta-step is the meta-gradient of `--meta-batch` N-way K-shot tasks (inner loop, query loss,
 backward), the hot path of meta-training; second-order MAML and first-order MAML are timed with
 each way of computing it, on the same tasks, interleaved, and the median is reported. The trainer's
-rule ("auto", core.maml.solvers.batch_plan) is marked.
+rule ("auto", core.fewshot.solvers.batch_plan) is marked.
 
     python bench/maml_speed.py [--meta-batch 32 --ways 5 --shots 1 --queries 1 --repeats 7] [--device auto]
 """
@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report  # noqa: E402
 from core.device import pick_device  # noqa: E402
-from core.maml.config import MAMLConfig  # noqa: E402
-from core.maml.solvers import CPU_CHUNK, BatchPlan, batch_plan, meta_gradient  # noqa: E402
+from core.fewshot.config import FewShotConfig  # noqa: E402
+from core.fewshot.solvers import CPU_CHUNK, BatchPlan, batch_plan, meta_gradient  # noqa: E402
 from core.models.conv4 import HEAD_KEYS, Conv4  # noqa: E402
 
 
@@ -62,7 +62,7 @@ def time_plans(solver: str, plans: dict[str, BatchPlan], args, device: torch.dev
 
 
 def main() -> None:
-    d = MAMLConfig()
+    d = FewShotConfig()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--meta-batch", type=int, default=d.meta_batch)
     ap.add_argument("--ways", type=int, default=d.ways)

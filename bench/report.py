@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-import core.markdown
+import presenters.markdown
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 
@@ -30,7 +30,7 @@ def machine() -> str:
 
 
 def markdown_table(rows: list[dict], columns: list[str]) -> str:
-    return core.markdown.markdown_table(rows, columns, escaped=False)
+    return presenters.markdown.markdown_table(rows, columns, escaped=False)
 
 
 def section(title: str, table: str, notes: str = "") -> str:

@@ -190,6 +190,8 @@ def _cmd_dann(a: argparse.Namespace) -> int:
 
 
 def _cmd_runs(a: argparse.Namespace) -> int:
+    from core.describe import describe_run, headline_accuracy
+    from core.fewshot.files import KIND as FEWSHOT_KIND
     from core.runs import RunStore
 
     store = RunStore(a.checkpoints)
@@ -197,15 +199,12 @@ def _cmd_runs(a: argparse.Namespace) -> int:
         runs = store.list()
         rows = []
         for r in runs:
-            last = (store.metrics(r.run_id) or [{}])[-1]
-            cfg = r.config
+            d = describe_run(r)
             rows.append({
-                "run": r.run_id, "status": r.status, "epochs": f"{r.epochs_done}/{r.epochs_planned}",
-                "pair": f"{cfg.get('source')}->{cfg.get('target')}" if r.kind == "dann" else cfg.get("data"),
-                "variant": cfg.get("variant", cfg.get("solver")),
-                "schedule": (cfg.get("schedule") or {}).get("kind", "-"), "target_acc": last.get("target_acc"),
+                "run": r.run_id, "kind": r.kind, "status": r.status, "epochs": f"{r.epochs_done}/{r.epochs_planned}",
+                "data": d.data, "method": d.method, "accuracy": headline_accuracy(store, r),
                 "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
-            })  # fmt: skip
+            })
         if a.json:
             print(json.dumps(rows))
         elif rows:
@@ -226,7 +225,7 @@ def _cmd_runs(a: argparse.Namespace) -> int:
             print(json.dumps(info.config, indent=2))
             if info.error:
                 print(f"error: {info.error}")
-            print(_table(store.metrics(run_id), MAML_METRIC_COLUMNS if info.kind == "maml" else METRIC_COLUMNS))
+            print(_table(store.metrics(run_id), FEWSHOT_METRIC_COLUMNS if info.kind == FEWSHOT_KIND else METRIC_COLUMNS))
         return 0
     for run_id in a.run_ids:
         store.delete(run_id)
@@ -245,7 +244,7 @@ def _cmd_data(a: argparse.Namespace) -> int:
 
 
 def _add_embed_parser(sub: argparse._SubParsersAction) -> None:
-    from core.embed import METHODS, EmbedSettings
+    from core.dann.maps import METHODS, EmbedSettings
 
     d = EmbedSettings()
     p = sub.add_parser(
@@ -274,7 +273,7 @@ def _add_embed_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_embed(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.embed import EmbedSettings, compute_maps, maps_path
+    from core.dann.maps import EmbedSettings, compute_maps, maps_path
     from core.runs import RunStore
 
     settings = EmbedSettings(method=a.method, pca_dims=a.pca_dims, perplexity=a.perplexity,
@@ -321,11 +320,11 @@ def _cmd_embed(a: argparse.Namespace) -> int:
 
 def _add_maml_parsers(sub: argparse._SubParsersAction) -> None:
     from core.data.fewshot import FEWSHOT_DATA
-    from core.maml.config import MAMLConfig
-    from core.maml.evaluation import PROTOCOLS
-    from core.maml.solvers import BATCH_MODES, HEAD_INITS, SOLVERS
+    from core.fewshot.config import FewShotConfig
+    from core.fewshot.evaluation import PROTOCOLS
+    from core.fewshot.solvers import BATCH_MODES, HEAD_INITS, SOLVERS
 
-    d = MAMLConfig()
+    d = FewShotConfig()
     p = sub.add_parser(
         "maml",
         help="meta-train a few-shot learner on Omniglot (or find the stored run of the same config)",
@@ -409,10 +408,10 @@ def _add_maml_parsers(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_cmd_maml_eval)
 
 
-def _maml_config_from_args(a: argparse.Namespace):
-    from core.maml.config import MAMLConfig
+def _fewshot_config_from_args(a: argparse.Namespace):
+    from core.fewshot.config import FewShotConfig
 
-    return MAMLConfig(
+    return FewShotConfig(
         solver=a.solver, data=a.data, ways=a.ways, shots=a.shots, queries=a.queries, meta_batch=a.meta_batch,
         inner_steps=a.inner_steps, inner_lr=a.inner_lr, test_steps=a.test_steps, test_lr=a.test_lr,
         meta_lr=a.meta_lr, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, rotations=not a.no_rotations,
@@ -421,20 +420,20 @@ def _maml_config_from_args(a: argparse.Namespace):
     )  # fmt: skip
 
 
-MAML_METRIC_COLUMNS = ["epoch", "val_acc", "val_ci95", "train_loss", "train_acc", "steps_per_second", "seconds"]
+FEWSHOT_METRIC_COLUMNS = ["epoch", "val_acc", "val_ci95", "train_loss", "train_acc", "steps_per_second", "seconds"]
 SYNTHETIC_NOTE = "note: synthetic stroke alphabets, not Omniglot; these accuracies say nothing about Omniglot"
 
 
 def _cmd_maml(a: argparse.Namespace) -> int:
-    from core.maml.run import run_maml
+    from core.fewshot.run import run_fewshot
     from core.runs import RunStore
 
-    config = _maml_config_from_args(a)
+    config = _fewshot_config_from_args(a)
     store = RunStore(a.checkpoints)
     t0 = time.perf_counter()
     desc = f"{config.solver} {config.data} {config.ways}w{config.shots}s"
     with _StepBar(desc, enabled=not (a.quiet or a.json)) as bar:
-        outcome = run_maml(
+        outcome = run_fewshot(
             config, store, retrain=a.retrain, device=a.device, download=not a.no_download, batch_mode=a.batch_mode,
             on_step=bar.on_step,
         )
@@ -456,7 +455,7 @@ def _cmd_maml(a: argparse.Namespace) -> int:
         print(f"  meta-batch: {info.extra.get('meta_batch_plan')}; device: {info.extra.get('device')}")
         if synthetic:
             print(f"  {SYNTHETIC_NOTE}")
-        print(_table(rows, MAML_METRIC_COLUMNS))
+        print(_table(rows, FEWSHOT_METRIC_COLUMNS))
         print(f"evaluate: python -m core maml-eval {info.run_id} --protocol 5w1s")
     return 0
 
@@ -464,8 +463,8 @@ def _cmd_maml(a: argparse.Namespace) -> int:
 def _cmd_maml_eval(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.maml.evaluation import PROTOCOLS
-    from core.maml.run import evaluate_run, run_config
+    from core.fewshot.evaluation import PROTOCOLS
+    from core.fewshot.run import evaluate_run, run_config
     from core.runs import RunStore
 
     store = RunStore(a.checkpoints)

@@ -1,25 +1,31 @@
-"""Background jobs for the app: DANN trainings and feature maps, on a small pool of threads.
+"""Background jobs, for any engine: a queue, a small pool of worker threads, progress, cancel, reattach.
 
 A Streamlit script run ends at every widget click and a browser refresh starts a new session, so
-long work cannot live in a script run. The registry lives once per server process (the page holds
-it with st.cache_resource); its daemon worker threads train and embed and never touch Streamlit;
+long work cannot live in a script run. The registry lives once per server process (the pages hold
+it with st.cache_resource); its daemon worker threads run job bodies and never touch Streamlit;
 pages poll `status(job_id)` and draw. At most `max_workers` jobs run at once; the rest wait in a
 FIFO queue whose positions the page shows.
+
+The registry knows nothing of what a job does. An engine submits a body (a function of the
+`Job` handle that reports progress, checks for cancel and updates the engine's own status
+details, a frozen dataclass) under a kind of its own: core.dann.jobs registers DANN trainings and
+feature maps this way, and an engine added later adds its kinds without changing this module.
 
 Threads, not processes: a job needs the run store and nothing else from the app, torch releases
 the GIL inside its kernels, and a thread can be cancelled cooperatively from a step callback
 without any inter-process plumbing. Torch's intra-op pool is shared by the whole process, and
 on a small CPU several jobs each asking for every core thrash (2 cores, 2 jobs, 2 threads each:
 4 busy threads fight over 2 cores and the page's own script runs stall). So each worker lowers
-torch (and, for maps, OpenMP/BLAS and numba) to `threads_per_job` threads: the cores minus one,
-kept for the server and the page, shared between the workers, at least 1. It only ever lowers
-the counts, so an explicit OMP_NUM_THREADS=1 stays 1. On Linux each worker thread also runs at a
-lower CPU priority (nice +10), so the page's script runs and the browser come first.
+torch to `threads` threads (`Job.threads`, for the libraries a body uses besides): the cores
+minus one, kept for the server and the page, shared between the workers, at least 1. It only
+ever lowers the counts, so an explicit OMP_NUM_THREADS=1 stays 1. On Linux each worker thread
+also runs at a lower CPU priority (nice +10), so the page's script runs and the browser come first.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import os
 import sys
@@ -28,21 +34,16 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.errors import UserError
-from core.runs import RunStore
-
-if TYPE_CHECKING:
-    from core.dann.config import DANNConfig
-    from core.data import Domain
-    from core.embed import EmbedSettings
 
 log = logging.getLogger(__name__)
 
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "running")
 KEEP_FINISHED = 100  # finished jobs remembered for pages that reattach; older ones are forgotten
+JOB_NICENESS = 10  # added to a worker thread's nice value: the page's own work comes first
 
 
 def default_max_workers() -> int:
@@ -63,24 +64,26 @@ class JobCancelled(Exception):
 
 
 @dataclass(frozen=True)
+class NoDetails:
+    """The status details of a job kind that reports nothing beyond its steps."""
+
+
+@dataclass(frozen=True)
 class JobStatus:
     """What a page shows about a job: a copy, safe to read while the job goes on."""
 
     job_id: str
-    kind: str  # "train" or "maps"
+    kind: str  # the engine's name for what the job does, e.g. core.dann.jobs.TRAIN
     run_id: str
     title: str  # one line for people, e.g. "train mnist → mnistm, dann"
-    tag: str  # maps: the EmbedSettings key; train: ""
+    key: str  # jobs of one kind, run and key are the same work (a maps job: its settings' key)
     state: str  # one of JOB_STATES
     position: int | None  # 1-based place in the queue while queued, else None
-    step: int  # optimizer steps (train) or frames (maps) done
-    total: int  # steps or frames in all; 0 until known
-    epoch: int  # train: epochs stored so far (0 = the untrained snapshot); maps: 0
-    epochs: int  # train: epochs planned; maps: 0
+    step: int  # units of work done (optimizer steps, frames)
+    total: int  # units in all; 0 until known
     note: str  # what it is doing right now, e.g. "loading data", "training", "t-SNE frame"
-    metrics: tuple[dict[str, Any], ...]  # train: the per-epoch rows, as stored in the run
     error: str | None  # why it failed, in words a person can act on
-    maps_error: str | None  # train: why the per-epoch t-SNE frames could not be made (training went on)
+    details: Any  # the kind's own frozen dataclass (a training's epochs and metrics, say)
     created: float
     started: float | None
     finished: float | None
@@ -97,35 +100,24 @@ class JobStatus:
         return min(1.0, self.step / self.total) if self.total else 0.0
 
 
-@dataclass(frozen=True)
-class TrainStart:
-    """What start_training did: queued (or joined) a job, or found the run already trained."""
-
-    run_id: str
-    job_id: str | None  # None: the config was trained to completion before; open the stored run
-
-    @property
-    def found(self) -> bool:
-        return self.job_id is None
-
-
 @dataclass(eq=False)
-class _Job:
+class Job:
+    """A job as its body sees it: report progress, check for cancel, update the details."""
+
     job_id: str
     kind: str
     run_id: str
     title: str
-    body: Callable[[_Job], str]  # runs the job; returns its final state, done or cancelled
-    tag: str = ""  # jobs of one kind, run and tag are the same work: a second request joins the first
+    body: Callable[[Job], str]  # runs the job; returns its final state, done or cancelled
+    key: str
+    details: Any
+    threads: int  # CPU threads the body may use for its own libraries (OpenMP, numba)
+    _lock: threading.Lock = field(repr=False)
     state: str = "queued"
     step: int = 0
     total: int = 0
-    epoch: int = 0
-    epochs: int = 0
     note: str = "waiting for a worker"
-    metrics: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
-    maps_error: str | None = None
     cancel_requested: bool = False
     created: float = field(default_factory=time.time)
     started: float | None = None
@@ -135,85 +127,49 @@ class _Job:
         if self.cancel_requested:
             raise JobCancelled
 
+    def progress(self, step: int, total: int) -> None:
+        self.step, self.total = step, total
+
+    def update(self, **changes: Any) -> None:
+        """Change fields of the details (a reader sees all of the changes or none)."""
+        with self._lock:
+            self.details = dataclasses.replace(self.details, **changes)
+
 
 class JobRegistry:
-    """Start, watch and cancel background jobs; one per server process, shared by all sessions.
+    """Start, watch and cancel background jobs; one per server process, shared by all sessions."""
 
-    `maps_after_epoch`: after each stored epoch a training job also computes that epoch's t-SNE
-    frame (the default embedding settings), so the map is ready when training ends. It is
-    best-effort: a failure is recorded in `maps_error` and training goes on.
-    """
-
-    def __init__(
-        self,
-        store: RunStore,
-        *,
-        max_workers: int = 2,
-        device: str = "auto",
-        maps_after_epoch: bool = True,
-        download: bool = True,
-        threads: int | None = None,
-    ):
+    def __init__(self, *, max_workers: int = 2, threads: int | None = None):
         if max_workers < 1:
             raise UserError(f"max_workers must be at least 1, got {max_workers}")
-        self.store = store
         self.max_workers = max_workers
-        self.device = device
-        self.maps_after_epoch = maps_after_epoch
-        self.download = download
         self.threads = threads or threads_per_job(os.cpu_count() or 1, max_workers)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._jobs: dict[str, _Job] = {}
-        self._queue: collections.deque[_Job] = collections.deque()
+        self._jobs: dict[str, Job] = {}
+        self._queue: collections.deque[Job] = collections.deque()
         self._workers: list[threading.Thread] = []
         self._closed = False
 
-    # ---- starting jobs ---------------------------------------------------------------------
-
-    def start_training(self, config: DANNConfig, *, domains: tuple[Domain, Domain] | None = None) -> TrainStart:
-        """Queue a training of `config`; a finished run of it is found instead, a queued or
-        running job for it is joined. `domains`: already-loaded domains (tests)."""
-        from core.dann.ui import short_spec
-
-        run_id = config.run_id()
-        if self.store.find(run_id) is not None:
-            return TrainStart(run_id, None)
-        title = f"train {short_spec(config.source)} → {short_spec(config.target)}, {config.variant}"
-        if config.adversarial:
-            title += f", λ {config.schedule.kind}"
-
-        def body(job: _Job) -> str:
-            return self._train(job, config, domains)
-
-        job = self._submit("train", run_id, title, body, epochs=config.epochs)
-        return TrainStart(run_id, job.job_id)
-
-    def start_maps(self, run_id: str, settings: EmbedSettings) -> str:
-        """Queue computing `run_id`'s maps with `settings` (joined when the same is queued)."""
-        self.store.get(run_id)
-        title = f"{settings.method} maps of {run_id}"
-
-        def body(job: _Job) -> str:
-            return self._maps(job, settings)
-
-        return self._submit("maps", run_id, title, body, tag=settings.key()).job_id
-
-    def _submit(self, kind: str, run_id: str, title: str, body, *, epochs: int = 0, tag: str = "") -> _Job:
+    def submit(self, kind: str, run_id: str, title: str, body: Callable[[Job], str], *, key: str = "",
+               details: Any = None) -> str:  # fmt: skip
+        """Queue `body` as a job of `kind` for `run_id`; a queued or running job of the same kind,
+        run and key is the same work and is joined instead. Returns the job's id."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the job registry is closed")
             for job in self._jobs.values():
-                if (job.kind, job.run_id, job.tag) == (kind, run_id, tag) and job.state in ACTIVE_STATES:
-                    return job
-            job = _Job(uuid.uuid4().hex[:12], kind, run_id, title, body, tag=tag, epochs=epochs)
+                if (job.kind, job.run_id, job.key) == (kind, run_id, key) and job.state in ACTIVE_STATES:
+                    return job.job_id
+            job = Job(uuid.uuid4().hex[:12], kind, run_id, title, body, key, details if details is not None else NoDetails(),
+                      self.threads, self._lock)  # fmt: skip
             self._jobs[job.job_id] = job  # in submission order, which jobs() and latest() rely on
             self._queue.append(job)
             self._forget_old()
             if len(self._workers) < self.max_workers:
                 self._start_worker()
             self._changed.notify_all()
-            return job
+            return job.job_id
 
     def _forget_old(self) -> None:
         finished = [j for j in self._jobs.values() if j.state not in ACTIVE_STATES]
@@ -228,21 +184,21 @@ class JobRegistry:
             job = self._jobs.get(job_id)
             return None if job is None else self._snapshot(job)
 
-    def jobs(self) -> list[JobStatus]:
-        """Every remembered job, newest first."""
+    def jobs(self, kind: str | None = None) -> list[JobStatus]:
+        """Every remembered job (of `kind`, when given), newest first."""
         with self._lock:
-            return [self._snapshot(j) for j in reversed(self._jobs.values())]
+            return [self._snapshot(j) for j in reversed(self._jobs.values()) if kind is None or j.kind == kind]
 
-    def latest(self, kind: str, run_id: str, tag: str | None = None) -> JobStatus | None:
-        """The newest job of `kind` for `run_id` (and `tag`, when given), in any state."""
+    def latest(self, kind: str, run_id: str, key: str | None = None) -> JobStatus | None:
+        """The newest job of `kind` for `run_id` (and `key`, when given), in any state."""
         with self._lock:
             matching = [j for j in self._jobs.values()
-                        if j.kind == kind and j.run_id == run_id and (tag is None or j.tag == tag)]  # fmt: skip
+                        if j.kind == kind and j.run_id == run_id and (key is None or j.key == key)]  # fmt: skip
             return self._snapshot(matching[-1]) if matching else None
 
     def cancel(self, job_id: str) -> bool:
-        """Stop a job: a queued one never starts, a running one stops at its next step (a
-        training keeps its finished epochs). False when the job is unknown or already over."""
+        """Stop a job: a queued one never starts, a running one stops when its body next checks
+        (what it stored stays stored). False when the job is unknown or already over."""
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or job.state not in ACTIVE_STATES:
@@ -281,15 +237,14 @@ class JobRegistry:
         for worker in workers:
             worker.join(timeout)
 
-    def _snapshot(self, job: _Job) -> JobStatus:
+    def _snapshot(self, job: Job) -> JobStatus:
         position = None
         if job.state == "queued":
             position = next(i for i, j in enumerate(self._queue, 1) if j is job)
         return JobStatus(
-            job_id=job.job_id, kind=job.kind, run_id=job.run_id, title=job.title, tag=job.tag, state=job.state,
-            position=position, step=job.step, total=job.total, epoch=job.epoch, epochs=job.epochs,
-            note=job.note, metrics=tuple(dict(r) for r in job.metrics), error=job.error,
-            maps_error=job.maps_error, created=job.created, started=job.started, finished=job.finished,
+            job_id=job.job_id, kind=job.kind, run_id=job.run_id, title=job.title, key=job.key, state=job.state,
+            position=position, step=job.step, total=job.total, note=job.note, error=job.error, details=job.details,
+            created=job.created, started=job.started, finished=job.finished,
         )  # fmt: skip
 
     # ---- workers -----------------------------------------------------------------------------
@@ -299,7 +254,7 @@ class JobRegistry:
         self._workers.append(worker)
         worker.start()
 
-    def _next(self) -> _Job | None:
+    def _next(self) -> Job | None:
         with self._lock:
             while not self._queue and not self._closed:
                 self._changed.wait()
@@ -330,66 +285,10 @@ class JobRegistry:
                 with self._lock:
                     self._finish(job, state)
 
-    def _finish(self, job: _Job, state: str, error: str | None = None) -> None:
+    def _finish(self, job: Job, state: str, error: str | None = None) -> None:
         job.state, job.error, job.finished = state, error, time.time()
         job.note = {"done": "finished", "failed": "failed", "cancelled": "cancelled"}[state]
         self._changed.notify_all()
-
-    # ---- job bodies --------------------------------------------------------------------------
-
-    def _train(self, job: _Job, config: DANNConfig, domains: tuple[Domain, Domain] | None) -> str:
-        from core.dann.run import train_epochs
-        from core.runs import TrainingCancelled
-
-        def on_start(trainer) -> None:
-            job.total, job.note = trainer.total_steps, "training"
-            job.check_cancel()
-
-        def on_step(step: int, total: int) -> None:
-            job.step, job.total = step, total
-            if job.cancel_requested:
-                raise TrainingCancelled
-
-        job.note = "loading data"
-        epochs = train_epochs(
-            config, self.store, device=self.device, domains=domains, on_step=on_step, on_start=on_start,
-            download=self.download,
-        )  # fmt: skip
-        for result in epochs:
-            with self._lock:
-                job.metrics.append(dict(result.metrics))
-                job.epoch = result.epoch
-            if self.maps_after_epoch and not job.cancel_requested and job.maps_error is None:
-                job.note = f"t-SNE frame of epoch {result.epoch}"
-                self._epoch_frame(job)
-                job.note = "training"
-        # A cancel that came after the last step leaves a complete run: that is "done".
-        return "cancelled" if self.store.get(job.run_id).status == "cancelled" else "done"
-
-    def _epoch_frame(self, job: _Job) -> None:
-        from core.embed import EmbedSettings, compute_maps
-
-        try:
-            _limit_map_threads(self.threads)
-            compute_maps(self.store, job.run_id, EmbedSettings())
-        except Exception as exc:  # noqa: BLE001  (best-effort: Explore computes the maps later)
-            log.warning("t-SNE frame for %s failed: %s", job.run_id, exc)
-            job.maps_error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-
-    def _maps(self, job: _Job, settings: EmbedSettings) -> str:
-        from core.embed import compute_maps
-
-        def on_frame(done: int, total: int) -> None:
-            job.step, job.total = done, total
-            job.check_cancel()
-
-        job.note = f"computing {settings.method} frames"
-        _limit_map_threads(self.threads)
-        compute_maps(self.store, job.run_id, settings, on_frame=on_frame)
-        return "done"
-
-
-JOB_NICENESS = 10  # added to a worker thread's nice value: the page's own work comes first
 
 
 def _lower_priority() -> None:
@@ -411,15 +310,3 @@ def _limit_torch_threads(threads: int) -> None:
 
     if torch.get_num_threads() > threads:
         torch.set_num_threads(threads)
-
-
-def _limit_map_threads(threads: int) -> None:
-    """Lower the pools the embeddings use: OpenMP/BLAS (t-SNE, PCA) process-wide and numba's
-    (UMAP), which is per thread, for the calling worker. Never raises a limit."""
-    import numba
-    import sklearn.manifold  # noqa: F401  (loads scikit-learn's OpenMP runtime so it can be limited)
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=min(threads, torch.get_num_threads()))
-    numba.set_num_threads(min(threads, numba.get_num_threads()))

@@ -18,7 +18,7 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,6 +27,7 @@ from safetensors import SafetensorError
 
 from core import atomic
 from core.errors import UserError
+from core.kinds import canonical_kind
 from core.paths import checkpoints_dir
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ class RunStore:
             return RunInfo(
                 run_id=run_id,
                 path=folder,
-                kind=str(doc["kind"]),
+                kind=canonical_kind(str(doc["kind"])),
                 config=dict(doc["config"]),
                 status=status,
                 epochs_done=int(doc["epochs_done"]),
@@ -281,13 +282,16 @@ class RunOutcome:
     metrics: list[dict]
 
 
-def stored_or_trained(store: RunStore, run_id: str, train: Callable[[], Iterator[Any]], retrain: bool = False) -> RunOutcome:
+def stored_or_trained(
+    store: RunStore, run_id: str, train: Callable[[], Iterator[Any]], retrain: bool = False, legacy: Sequence[str] = ()
+) -> RunOutcome:
     """The stored run `run_id` when one finished (unless `retrain`), else the run that consuming
-    `train()` to its end leaves in the store."""
+    `train()` to its end leaves in the store. `legacy`: ids the same config had in older stores."""
     if not retrain:
-        found = store.find(run_id)
-        if found is not None:
-            return RunOutcome(found, trained=False, metrics=store.metrics(run_id))
+        for stored_id in (run_id, *legacy):
+            found = store.find(stored_id)
+            if found is not None:
+                return RunOutcome(found, trained=False, metrics=store.metrics(stored_id))
     for _ in train():
         pass
     return RunOutcome(store.get(run_id), trained=True, metrics=store.metrics(run_id))

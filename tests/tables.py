@@ -1,4 +1,4 @@
-"""Reading back the markdown tables the app draws (core.markdown), for page tests."""
+"""Reading back the markdown tables the app draws (presenters.markdown), for page tests."""
 
 from __future__ import annotations
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.dann import figures, preview, ui
+from presenters.dann import figures, schedule_preview
 from core.dann.config import DANNConfig
 from core.dann.schedules import LambdaSchedule
-from core.dann.ui import Points
-from core.embed import EmbedSettings, RunMaps
+from core.dann.points import Points
+from core.dann.maps import EmbedSettings, RunMaps
 
 NAMES = ("source (mnist)", "target (usps)")
 
@@ -141,7 +141,7 @@ def _polyline(svg: str, name: str) -> list[tuple[float, float]]:
 
 def test_schedule_preview_draws_lambda_and_lr_on_their_own_axes():
     step = DANNConfig(schedule=LambdaSchedule(kind="step", start=0.0, value=1.0, step_at=0.5))
-    svg = ui.schedule_preview(step, width=600, height=300)
+    svg = schedule_preview.schedule_preview(step, width=600, height=300)
     lam, lr = _polyline(svg, "lambda"), _polyline(svg, "lr")
     assert len(lam) == len(lr) == 101
     xs = [x for x, _ in lam]
@@ -150,19 +150,19 @@ def test_schedule_preview_draws_lambda_and_lr_on_their_own_axes():
     assert ys[:50] == [ys[0]] * 50 and ys[50:] == [ys[50]] * 51 and ys[50] < ys[0]
     lr_ys = [y for _, y in lr]
     assert lr_ys == sorted(lr_ys)  # lr anneals: its line only goes down the chart
-    constant = _polyline(ui.schedule_preview(DANNConfig(schedule=LambdaSchedule(kind="constant", value=0.3))), "lambda")
+    constant = _polyline(schedule_preview.schedule_preview(DANNConfig(schedule=LambdaSchedule(kind="constant", value=0.3))), "lambda")
     assert len({y for _, y in constant}) == 1
 
 
 def test_schedule_preview_escapes_its_title_and_ticks_are_round():
-    svg = preview.schedule_svg([0, 1], [0, 1], [0.01, 0.001], 'λ(p) = p<2 & "x"')
+    svg = schedule_preview.schedule_svg([0, 1], [0, 1], [0.01, 0.001], 'λ(p) = p<2 & "x"')
     ET.fromstring(svg)  # well-formed
     assert "λ(p) = p&lt;2 &amp; &quot;x&quot;" in svg and "<2" not in svg
-    assert preview.nice_ticks(0, 1) == [0, 0.25, 0.5, 0.75, 1]
-    assert preview.nice_ticks(0, 0.01) == [0, 0.0025, 0.005, 0.0075, 0.01]
-    assert preview.nice_ticks(-0.3, 1.0) == [-0.5, 0, 0.5, 1.0]
+    assert schedule_preview.nice_ticks(0, 1) == [0, 0.25, 0.5, 0.75, 1]
+    assert schedule_preview.nice_ticks(0, 0.01) == [0, 0.0025, 0.005, 0.0075, 0.01]
+    assert schedule_preview.nice_ticks(-0.3, 1.0) == [-0.5, 0, 0.5, 1.0]
     with pytest.raises(ValueError):
-        preview.nice_ticks(0, float("inf"))
+        schedule_preview.nice_ticks(0, float("inf"))
 
 
 def test_metric_figures_show_what_they_are_given():

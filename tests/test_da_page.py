@@ -13,12 +13,16 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.dann import ui
+from core.dann.points import Points, item_images, load_points
+from presenters import runs as run_names
+from presenters.dann import explore
+from presenters.dann import form
+from presenters.dann import schedule_preview
 from core.dann.config import AUGMENTS, DANNConfig
 from core.dann.run import run_dann
 from core.dann.schedules import LambdaSchedule, LrSchedule
 from core.data import DatasetStatus
-from core.embed import EmbedSettings, compute_maps
+from core.dann.maps import EmbedSettings, compute_maps
 from core.errors import UserError
 from core.runs import RunInfo, RunStore
 from core.shipped import ShippedRun
@@ -74,25 +78,25 @@ def _texts(elements) -> list[str]:
 
 
 def test_form_defaults_make_the_default_config_and_folders_need_a_path():
-    assert ui.config_from_form(ui.form_defaults()) == DANNConfig()
+    assert form.config_from_form(form.form_defaults()) == DANNConfig()
     with pytest.raises(UserError, match="image folder's path"):
-        ui.config_from_form({**ui.form_defaults(), "source": ui.FOLDER})
+        form.config_from_form({**form.form_defaults(), "source": form.FOLDER})
     statuses = [DatasetStatus("MNIST", False, "/d/MNIST", "missing: put them there"), DatasetStatus("USPS", True, "/d", "ok")]
-    status = ui.digit_status(statuses)
+    status = form.digit_status(statuses)
     assert set(status) == {"mnist", "usps"}
-    assert ui.missing_data(["mnist", "usps", "mnist", ui.FOLDER], status) == ["MNIST is not at hand: missing: put them there"]
+    assert form.missing_data(["mnist", "usps", "mnist", form.FOLDER], status) == ["MNIST is not at hand: missing: put them there"]
 
 
 def test_metrics_csv_has_a_column_per_key_and_blanks_for_missing_values():
     rows = [{"epoch": 0, "target_acc": 0.1}, {"epoch": 1, "target_acc": 0.5, "lambda": 0.3, "pseudo_acc": None}]
-    assert ui.metrics_csv(rows) == "epoch,target_acc,lambda,pseudo_acc\n0,0.1,,\n1,0.5,0.3,\n"
+    assert explore.metrics_csv(rows) == "epoch,target_acc,lambda,pseudo_acc\n0,0.1,,\n1,0.5,0.3,\n"
 
 
 def test_the_controls_make_the_config_that_start_trains(store, tmp_path):
     source, target = write_image_folders(tmp_path / "data", n=100)
     at = _page()
     for side, folder in (("source", source), ("target", target)):
-        at.selectbox(key=f"f_{side}").set_value(ui.FOLDER).run()
+        at.selectbox(key=f"f_{side}").set_value(form.FOLDER).run()
         at.text_input(key=f"f_{side}_folder").input(str(folder)).run()
     at.selectbox(key="f_schedule").set_value("constant").run()
     at.number_input(key="f_lambda_value").set_value(0.3)
@@ -130,11 +134,11 @@ def test_the_schedule_preview_follows_the_controls(store):
     at.number_input(key="f_lambda_value").set_value(0.9).run()
     step = DANNConfig(schedule=LambdaSchedule(kind="step", start=0.2, value=0.9))
     svg = _preview(at)
-    assert svg == ui.schedule_preview(step)
+    assert svg == schedule_preview.schedule_preview(step)
     assert ">λ(p) = 0.2 for p &lt; 0.5, then 0.9</text>" in svg
 
     at.selectbox(key="f_variant").set_value("source_only").run()
-    assert _preview(at) == ui.schedule_preview(DANNConfig(variant="source_only"))
+    assert _preview(at) == schedule_preview.schedule_preview(DANNConfig(variant="source_only"))
     assert ">λ(p) = 0 (source_only)</text>" in _preview(at)
 
 
@@ -167,7 +171,7 @@ def test_explore_lists_stored_runs_and_draws_the_chosen_runs_map_at_the_chosen_e
     at.query_params["method"] = "PCA"
     at.run()
     picker = at.selectbox(key="run")
-    assert set(picker.options) == {ui.run_label(store.get(r.run_id())) for r in (first, second)}
+    assert set(picker.options) == {run_names.run_label(store.get(r.run_id())) for r in (first, second)}
 
     picker.set_value(second.run_id()).run()
     assert not at.exception and not at.error
@@ -196,9 +200,9 @@ def test_errors_are_shown_on_the_page_and_it_keeps_working(store, tmp_path):
     assert any("metrics.json is not valid JSON" in e for e in _texts(at.error))
 
     at.segmented_control(key="view").set_value("Train").run()
-    at.selectbox(key="f_source").set_value(ui.FOLDER).run()
+    at.selectbox(key="f_source").set_value(form.FOLDER).run()
     at.text_input(key="f_source_folder").input(str(tmp_path / "nowhere")).run()
-    at.selectbox(key="f_target").set_value(ui.FOLDER).run()
+    at.selectbox(key="f_target").set_value(form.FOLDER).run()
     at.text_input(key="f_target_folder").input(str(tmp_path / "nowhere")).run()
     at.button(key="start").click().run()
     _until(at, lambda at: any("The job failed" in e for e in _texts(at.error)))
@@ -279,16 +283,16 @@ def test_shipped_runs_come_first_by_title_and_explore_and_compare_start_on_the_c
               "dann-c01": "Constant λ 0.1", "dann-gone": "Not stored"}  # fmt: skip
     shipped = [ShippedRun(run_id, title, "python -m core dann") for run_id, title in titles.items()]
 
-    runs = ui.shipped_first(newest_first, shipped)
+    runs = explore.shipped_first(newest_first, shipped)
     assert [r.run_id for r in runs] == ["dann-so", "dann-log", "dann-paper", "dann-c01", "dann-mine"]
-    label = ui.run_label(paper, "DANN paper schedule")
+    label = run_names.run_label(paper, "DANN paper schedule")
     assert label == "DANN paper schedule · shipped · mnist → mnistm · 6/6 epochs"
-    assert ui.run_label(paper).startswith("mnist → mnistm · dann · λ(p) =")
-    assert ui.default_run(runs, shipped) is paper
-    assert ui.default_run(ui.shipped_first(newest_first, []), []) is mine  # nothing shipped: the newest
-    assert ui.compare_defaults(runs) == ["dann-so", "dann-c01", "dann-paper"]
-    assert ui.compare_defaults([mine, log, constant]) == ["dann-c01", "dann-mine"]  # the two that exist
-    assert ui.compare_defaults([log, mine]) == ["dann-log", "dann-mine"]  # fewer than two: the first runs
+    assert run_names.run_label(paper).startswith("mnist → mnistm · dann · λ(p) =")
+    assert explore.default_run(runs, shipped) is paper
+    assert explore.default_run(explore.shipped_first(newest_first, []), []) is mine  # nothing shipped: the newest
+    assert explore.compare_defaults(runs) == ["dann-so", "dann-c01", "dann-paper"]
+    assert explore.compare_defaults([mine, log, constant]) == ["dann-c01", "dann-mine"]  # the two that exist
+    assert explore.compare_defaults([log, mine]) == ["dann-log", "dann-mine"]  # fewer than two: the first runs
 
 
 def test_explore_opens_on_the_shipped_paper_schedule_and_compare_on_the_classic_contrast(store):
@@ -307,8 +311,8 @@ def test_explore_opens_on_the_shipped_paper_schedule_and_compare_on_the_classic_
     assert not at.exception and not at.error
     picker = at.selectbox(key="run")
     assert picker.value == paper.run_id()
-    assert picker.options[:2] == [ui.run_label(store.get(source_only.run_id()), "Source only"),
-                                  ui.run_label(store.get(paper.run_id()), "DANN paper schedule")]  # fmt: skip
+    assert picker.options[:2] == [run_names.run_label(store.get(source_only.run_id()), "Source only"),
+                                  run_names.run_label(store.get(paper.run_id()), "DANN paper schedule")]  # fmt: skip
     assert _chart(at, "map")["layout"]["title"]["text"] == "PCA · DANN paper schedule · epoch 2"
     assert any("Click a point" in c for c in _texts(at.caption))
 
@@ -322,20 +326,20 @@ def test_explore_opens_on_the_shipped_paper_schedule_and_compare_on_the_classic_
 def test_a_clicked_point_is_found_by_its_row_and_item_and_read_at_the_maps_epoch():
     domain, item, label = np.array([0, 0, 0, 1, 1], np.uint8), np.array([7, 3, 9, 4, 0]), np.array([1, 2, 3, -1, -1])
     probs = np.array([0.1, 0.2, 0.3, 0.9, 0.6], np.float32)
-    points = ui.Points(domain, item, label, {2: np.array([1, 5, 3, 0, 8])}, {2: probs})
+    points = Points(domain, item, label, {2: np.array([1, 5, 3, 0, 8])}, {2: probs})
     clicked = {"points": [{"curve_number": 1, "point_index": 1, "customdata": [0, -1, 8, 4]}]}
-    assert ui.selected_row(clicked, points) == 4
-    assert ui.inspect(points, 4, 2) == ui.Inspected(row=4, domain=1, item=0, label=-1, prediction=8,
+    assert explore.selected_row(clicked, points) == 4
+    assert explore.inspect(points, 4, 2) == explore.Inspected(row=4, domain=1, item=0, label=-1, prediction=8,
                                                     domain_prob=pytest.approx(0.6))  # fmt: skip
-    ids, position = ui.domain_ids(points, 4)
+    ids, position = explore.domain_ids(points, 4)
     assert list(ids) == [4, 0] and position == 1
-    assert ui.domain_ids(points, 1)[1] == 1
+    assert explore.domain_ids(points, 1)[1] == 1
     as_the_browser_sends_it = {"points": [{"customdata": {"0": 0, "1": -1, "2": 8, "3": 4}}]}  # numpy customdata
-    assert ui.selected_row(as_the_browser_sends_it, points) == 4
-    assert ui.selected_row({"points": [], "point_indices": []}, points) is None
-    assert ui.selected_row({"points": [{"customdata": [5, 1, 1, 4]}]}, points) is None  # another run's item 5
-    assert ui.selected_row({"points": [{"customdata": [0, -1, 8, 99]}]}, points) is None
-    assert ui.inspect(ui.Points(points.domain, points.item, points.label, points.predictions), 0, 2).domain_prob is None
+    assert explore.selected_row(as_the_browser_sends_it, points) == 4
+    assert explore.selected_row({"points": [], "point_indices": []}, points) is None
+    assert explore.selected_row({"points": [{"customdata": [5, 1, 1, 4]}]}, points) is None  # another run's item 5
+    assert explore.selected_row({"points": [{"customdata": [0, -1, 8, 99]}]}, points) is None
+    assert explore.inspect(Points(points.domain, points.item, points.label, points.predictions), 0, 2).domain_prob is None
 
 
 def test_item_images_are_the_items_the_run_was_trained_on_and_never_downloaded(store, tmp_path):
@@ -343,23 +347,23 @@ def test_item_images_are_the_items_the_run_was_trained_on_and_never_downloaded(s
     config = DANNConfig(source=f"folder:{source}", target=f"folder:{target}", model="digit", epochs=1,
                         steps_per_epoch=1, batch_size=8, snapshot_size=20)  # fmt: skip
     run_dann(config, store, device="cpu")
-    run, points = store.get(config.run_id()), ui.load_points(store, config.run_id(), [0])
-    ids, _ = ui.domain_ids(points, 0)
-    images = ui.item_images(config.source, "digit", ids, trained_on=run.extra["source"])
+    run, points = store.get(config.run_id()), load_points(store, config.run_id(), [0])
+    ids, _ = explore.domain_ids(points, 0)
+    images = item_images(config.source, "digit", ids, trained_on=run.extra["source"])
     assert images.shape == (len(ids), 28, 28, 3) and images.dtype == np.uint8
     labels = points.label[points.domain == 0]
     for image, label in zip(images, labels):  # tests.synthetic: class c is a bright 8x4 bar at one of ten places
         rows, cols = np.nonzero(image[..., 0] > 127)
         assert abs(rows.min() - (3 + (label // 5) * 12)) <= 1 and abs(cols.min() - (2 + (label % 5) * 5)) <= 1
-    assert ui.enlarged(images[0]).shape == (112, 112, 3)
-    assert (ui.enlarged(images[0])[::4, ::4] == images[0]).all()  # square pixels: 28 -> 112 repeats each 4x4
-    assert ui.enlarged(images[:1, :, :, :1][0], 56).shape == (56, 56)  # greyscale
+    assert explore.enlarged(images[0]).shape == (112, 112, 3)
+    assert (explore.enlarged(images[0])[::4, ::4] == images[0]).all()  # square pixels: 28 -> 112 repeats each 4x4
+    assert explore.enlarged(images[:1, :, :, :1][0], 56).shape == (56, 56)  # greyscale
 
     with pytest.raises(UserError, match="trained on other"):
-        ui.item_images(config.source, "digit", ids, trained_on={"name": "other"})
+        item_images(config.source, "digit", ids, trained_on={"name": "other"})
     with pytest.raises(UserError, match="has 60 evaluation items, but the run was trained with 61"):
-        ui.item_images(config.source, "digit", ids, trained_on={"name": "source", "eval_items": 61})
+        item_images(config.source, "digit", ids, trained_on={"name": "source", "eval_items": 61})
     with pytest.raises(UserError, match="MNIST not found"):  # the data dir is empty and nothing is downloaded
-        ui.item_images("mnist", "digit", [0, 1])
+        item_images("mnist", "digit", [0, 1])
     with pytest.raises(UserError, match="unknown network"):
-        ui.item_images(config.source, "hw", ids)
+        item_images(config.source, "hw", ids)

@@ -16,8 +16,8 @@ import pytest
 from core.data.omniglot import INK, resize_characters
 from core.data.sketches import render_paths, sketch_paths
 from core.errors import UserError
-from core.maml import drawing
-from core.maml.drawing import EMPTY, FULL, OK, measure_style, prepare_drawing
+from core.fewshot import drawing
+from core.fewshot.drawing import EMPTY, FULL, OK, measure_style, prepare_drawing
 
 WHITE = (255, 255, 255)
 # Where CENTRE of the 105 frame lands at 28x28 (resize_characters maps pixel centres linearly).

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.maml.drawing import FULL, Prepared
+from core.fewshot.drawing import FULL, Prepared
 from tests.test_fewshot_ui import shipped_fewshot_store
 
 PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "few_shot.py")

@@ -1,6 +1,6 @@
-"""Markdown tables (core.markdown): every cell reads back as the text it was made from."""
+"""Markdown tables (presenters.markdown): every cell reads back as the text it was made from."""
 
-from core.markdown import cell, escape, markdown_table
+from presenters.markdown import cell, escape, markdown_table
 from tests.tables import parse_markdown_table
 
 

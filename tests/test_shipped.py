@@ -74,7 +74,7 @@ def test_the_projects_own_shipped_list_is_readable():
 def test_each_shipped_dann_run_comes_with_every_map():
     """A fresh clone shows the shipped runs' maps at once, offline: every frame of every method is
     in the clone (CI runs this on a clean checkout, so a map left uncommitted fails here)."""
-    from core.embed import METHODS, EmbedSettings, load_maps, snapshot_epochs
+    from core.dann.maps import METHODS, EmbedSettings, load_maps, snapshot_epochs
 
     store = RunStore(ROOT / "checkpoints")
     for r in read_shipped(store):
@@ -92,10 +92,10 @@ def test_each_shipped_command_makes_its_run_again():
     whatever the defaults are today."""
     import shlex
 
-    from core.__main__ import _config_from_args, _maml_config_from_args, build_parser
+    from core.__main__ import _config_from_args, _fewshot_config_from_args, build_parser
 
     for r in read_shipped(RunStore(ROOT / "checkpoints")):
         argv = shlex.split(r.command)[3:]  # after "python -m core"
         args = build_parser().parse_args(argv)
-        config = _config_from_args(args) if args.command == "dann" else _maml_config_from_args(args)
+        config = _config_from_args(args) if args.command == "dann" else _fewshot_config_from_args(args)
         assert config.run_id() == r.run_id, r.command

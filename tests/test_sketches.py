@@ -9,8 +9,8 @@ import pytest
 from core.data import sketches
 from core.data.sketches import SHAPES, STROKE_WIDTH, render_paths, sketch_paths
 from core.errors import UserError
-from core.maml import drawing
-from core.maml.drawing import OK, prepare_drawing
+from core.fewshot import drawing
+from core.fewshot.drawing import OK, prepare_drawing
 
 VARIATIONS = 6
 

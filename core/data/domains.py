@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.data import folders, mnist, mnistm, omniglot, usps
@@ -32,6 +33,14 @@ def domain_version(spec: str) -> int:
     """How a domain's images are prepared, as a number (1 unless listed in DOMAIN_VERSIONS)."""
     return DOMAIN_VERSIONS.get(spec, 1)
 FOLDER_PREFIX = "folder:"
+
+
+def short_spec(spec: str) -> str:
+    """A domain spec for titles and legends: folder:/a/b/train_data reads "train_data/"."""
+    if not spec.startswith(FOLDER_PREFIX):
+        return spec
+    return Path(spec.removeprefix(FOLDER_PREFIX).rstrip("/")).name + "/"
+
 
 _LOCATORS: dict[str, Callable[[bool], Source]] = {
     "mnist": mnist.locate,

@@ -24,7 +24,7 @@ from core.errors import UserError
 
 SIZE = 280  # px: the few-shot page's canvas side
 # px: the brush for a SIZE canvas, here and on the page's canvas. Clean sketches (MARGIN on each
-# side) drawn with it measure 4.8-5.8 px wide after core.maml.drawing normalises them (median 5.5,
+# side) drawn with it measure 4.8-5.8 px wide after core.fewshot.drawing normalises them (median 5.5,
 # Omniglot's; the star, all crossings, reads 6.7), so they need little or no stroke matching.
 STROKE_WIDTH = 17
 MARGIN = 0.1  # share of the canvas left free on each side of a clean sketch

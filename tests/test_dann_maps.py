@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from core import embed
+from core.dann import maps as embed
 from core.__main__ import main
-from core.embed import EmbedSettings, compute_maps, load_maps, maps_path, procrustes_align
+from core.dann.maps import EmbedSettings, compute_maps, load_maps, maps_path, procrustes_align
 from core.errors import UserError
 from core.runs import RunStore
 
@@ -67,12 +67,6 @@ def frames_computed(monkeypatch):
 
     monkeypatch.setattr(embed, "embed_frame", counting)
     return calls
-
-
-def test_snapshot_names_match_the_trainers():
-    from core.dann.run import snapshot_file
-
-    assert [embed.snapshot_file(e) for e in (0, 7, 123)] == [snapshot_file(e) for e in (0, 7, 123)]
 
 
 @pytest.mark.parametrize("reflect", [False, True])

@@ -7,8 +7,8 @@ import torch
 
 from core.data.omniglot import CharacterSet
 from core.errors import UserError
-from core.maml.episodes import ClassPool, sample_episode, sample_tasks
-from core.maml.trainer import split_background
+from core.fewshot.episodes import ClassPool, sample_episode, sample_tasks
+from core.fewshot.trainer import split_background
 from tests.fewshot import coded_characters
 
 DRAWINGS = 6

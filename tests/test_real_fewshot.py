@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from core.maml.config import MAMLConfig
-from core.maml.run import evaluate_run, run_maml
+from core.fewshot.config import FewShotConfig
+from core.fewshot.run import evaluate_run, run_fewshot
 from core.runs import RunStore
 from tests.data.conftest import REAL_DATA_DIR
 
@@ -16,8 +16,8 @@ HAS_DATA = REAL_DATA_DIR is not None and all((Path(REAL_DATA_DIR) / f).is_file()
 @pytest.mark.skipif(not HAS_DATA, reason="real Omniglot not in EXPLORER_DATA_DIR")
 def test_a_short_maml_run_on_omniglot_beats_chance(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(REAL_DATA_DIR))
-    config = MAMLConfig(epochs=1, steps_per_epoch=40, meta_batch=8, val_episodes=100)
-    outcome = run_maml(config, RunStore(tmp_path), device="cpu", download=False)
+    config = FewShotConfig(epochs=1, steps_per_epoch=40, meta_batch=8, val_episodes=100)
+    outcome = run_fewshot(config, RunStore(tmp_path), device="cpu", download=False)
     rows = outcome.metrics
     assert outcome.info.complete and [r["epoch"] for r in rows] == [0, 1]
     assert outcome.info.extra["data"] | {"notes": []} == {

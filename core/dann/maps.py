@@ -48,6 +48,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as safetensors_bytes
 
+from core.dann.files import snapshot_file
 from core.errors import UserError
 
 if TYPE_CHECKING:
@@ -284,12 +285,6 @@ def snapshot_epochs(store: RunStore, run_id: str) -> list[int]:
     return sorted(epochs)
 
 
-def snapshot_file(epoch: int) -> str:
-    """core.dann.run.snapshot_file, restated: importing that module loads the trainer (torchvision,
-    datasets), which the command line's start-up and the pages' imports of this module should not pay."""
-    return f"snapshots/epoch_{epoch:04d}.safetensors"
-
-
 def _features_hash(x: np.ndarray) -> str:
     return hashlib.sha256(f"{x.dtype}{x.shape}".encode() + np.ascontiguousarray(x).tobytes()).hexdigest()
 
@@ -457,3 +452,15 @@ def compute_maps(
         if on_frame is not None:
             on_frame(len(frames), len(epochs))
     return _run_maps(run_id, settings, coords, frames)
+
+
+def limit_threads(threads: int) -> None:
+    """Lower the pools the maps use to `threads`: OpenMP/BLAS (t-SNE, PCA) process-wide and
+    numba's (UMAP), which is per thread, for the calling thread. Never raises a limit."""
+    import numba
+    import sklearn.manifold  # noqa: F401  (loads scikit-learn's OpenMP runtime so it can be limited)
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=min(threads, torch.get_num_threads()))
+    numba.set_num_threads(min(threads, numba.get_num_threads()))

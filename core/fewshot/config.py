@@ -15,7 +15,8 @@ from typing import Any
 
 from core.data.fewshot import FEWSHOT_DATA
 from core.errors import UserError
-from core.maml.solvers import HEAD_INITS, SOLVERS
+from core.fewshot.files import KIND, LEGACY_KIND
+from core.fewshot.solvers import HEAD_INITS, SOLVERS
 
 # Bumped whenever training changes in a way that makes stored runs of an equal config differ.
 ENGINE_VERSION = 1
@@ -36,9 +37,9 @@ _TRANSFER_ONLY = ("batch_size",)
 
 
 @dataclass(frozen=True)
-class MAMLConfig:
+class FewShotConfig:
     """Everything that determines a few-shot run's numbers (the device and the way the meta-batch
-    is computed do not: see core.maml.solvers.batch_plan)."""
+    is computed do not: see core.fewshot.solvers.batch_plan)."""
 
     solver: str = "maml"  # one of SOLVERS: maml | fomaml | transfer | protonet
     data: str = "omniglot"  # one of FEWSHOT_DATA: omniglot | synthetic
@@ -129,7 +130,7 @@ class MAMLConfig:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MAMLConfig:
+    def from_dict(cls, d: dict[str, Any]) -> FewShotConfig:
         """Inverse of to_dict; unknown keys are an error (a run from another version or tool)."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
@@ -137,7 +138,14 @@ class MAMLConfig:
             raise UserError(f"unknown few-shot config keys {unknown}; expected a subset of {sorted(known)}")
         return cls(**d)
 
-    def run_id(self) -> str:
-        """`maml-` + 12 hex digits of a hash over the canonical settings and the engine version."""
+    def _hash(self) -> str:
         canonical = json.dumps({"engine": ENGINE_VERSION, **self.to_dict()}, sort_keys=True)
-        return "maml-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def run_id(self) -> str:
+        """`fewshot-` + 12 hex digits of a hash over the canonical settings and the engine version."""
+        return f"{KIND}-{self._hash()}"
+
+    def legacy_run_id(self) -> str:
+        """The id a store written before the engine's rename gave this config (the same hash)."""
+        return f"{LEGACY_KIND}-{self._hash()}"

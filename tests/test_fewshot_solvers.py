@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import UserError
-from core.maml.evaluation import Learner, adapt_and_predict
-from core.maml.solvers import (
+from core.fewshot.evaluation import Learner, adapt_and_predict
+from core.fewshot.solvers import (
     BatchPlan,
     adapt,
     adapt_functional,

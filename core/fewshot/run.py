@@ -21,15 +21,15 @@ from core.data.fewshot import load_characters
 from core.data.strokes import NAME as SYNTHETIC_NAME
 from core.device import describe_device, pick_device
 from core.errors import UserError
-from core.maml.config import MAMLConfig
-from core.maml.episodes import ClassPool
-from core.maml.evaluation import Evaluation, Learner, evaluate
-from core.maml.files import EVALUATIONS_FILE, KIND, WEIGHTS_FILE, evaluations
-from core.maml.solvers import batch_plan
-from core.maml.trainer import (
+from core.fewshot.config import FewShotConfig
+from core.fewshot.episodes import ClassPool
+from core.fewshot.evaluation import Evaluation, Learner, evaluate
+from core.fewshot.files import EVALUATIONS_FILE, KIND, WEIGHTS_FILE, evaluations
+from core.fewshot.solvers import batch_plan
+from core.fewshot.trainer import (
     VAL_QUERIES,
     EpochResult,
-    MAMLTrainer,
+    FewShotTrainer,
     StepCallback,
 )
 from core.models.conv4 import HEAD_KEYS, Conv4
@@ -43,7 +43,7 @@ from core.runs import (
 )
 
 
-def _write_epoch(writer: RunWriter, trainer: MAMLTrainer, result: EpochResult) -> None:
+def _write_epoch(writer: RunWriter, trainer: FewShotTrainer, result: EpochResult) -> None:
     if result.epoch > 0:
         writer.write_tensors(
             WEIGHTS_FILE, trainer.weights(), {"epoch": str(result.epoch), "solver": trainer.config.solver}
@@ -51,7 +51,7 @@ def _write_epoch(writer: RunWriter, trainer: MAMLTrainer, result: EpochResult) -
     writer.add_epoch(result.metrics, epochs_done=result.epoch)
 
 
-def _data_facts(trainer: MAMLTrainer) -> dict[str, Any]:
+def _data_facts(trainer: FewShotTrainer) -> dict[str, Any]:
     data, val = trainer.data, trainer.val_pool
     return {
         "name": SYNTHETIC_NAME if data.synthetic else "Omniglot",
@@ -65,13 +65,13 @@ def _data_facts(trainer: MAMLTrainer) -> dict[str, Any]:
 
 
 def train_epochs(
-    config: MAMLConfig,
+    config: FewShotConfig,
     store: RunStore,
     *,
     device: torch.device | str = "auto",
     data=None,
     on_step: StepCallback | None = None,
-    on_start: Callable[[MAMLTrainer], None] | None = None,
+    on_start: Callable[[FewShotTrainer], None] | None = None,
     download: bool = True,
     batch_mode: str = "auto",
 ) -> Iterator[EpochResult]:
@@ -80,7 +80,7 @@ def train_epochs(
     The run is marked complete at the end, "cancelled" when a step callback raises
     TrainingCancelled (finished epochs stay), and "failed" with the message on any other error.
     """
-    trainer = MAMLTrainer(config, device=device, data=data, on_step=on_step, download=download, batch_mode=batch_mode)
+    trainer = FewShotTrainer(config, device=device, data=data, on_step=on_step, download=download, batch_mode=batch_mode)
     if on_start is not None:
         on_start(trainer)
     writer = store.create(
@@ -102,17 +102,18 @@ def train_epochs(
     yield from record_epochs(writer, trainer.epochs(), lambda result: _write_epoch(writer, trainer, result))
 
 
-def run_maml(config: MAMLConfig, store: RunStore | None = None, *, retrain: bool = False, **kwargs) -> RunOutcome:
+def run_fewshot(config: FewShotConfig, store: RunStore | None = None, *, retrain: bool = False, **kwargs) -> RunOutcome:
     """The stored run for `config` when one finished, else train it now (kwargs: train_epochs')."""
     store = store or RunStore()
-    return stored_or_trained(store, config.run_id(), lambda: train_epochs(config, store, **kwargs), retrain)
+    train = lambda: train_epochs(config, store, **kwargs)  # noqa: E731
+    return stored_or_trained(store, config.run_id(), train, retrain, legacy=(config.legacy_run_id(),))
 
 
-def run_config(info: RunInfo) -> MAMLConfig:
+def run_config(info: RunInfo) -> FewShotConfig:
     """The config of a stored few-shot run; UserError when the run is of another kind."""
     if info.kind != KIND:
         raise UserError(f"run {info.run_id} is a {info.kind!r} run, not a few-shot ({KIND!r}) run")
-    return MAMLConfig.from_dict(info.config)
+    return FewShotConfig.from_dict(info.config)
 
 
 def load_learner(run_id: str, store: RunStore | None = None, device: torch.device | str = "cpu") -> Learner:

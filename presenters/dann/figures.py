@@ -19,10 +19,10 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
-from core.dann.ui import Points
+from core.dann.points import Points
 
 if TYPE_CHECKING:
-    from core.embed import RunMaps
+    from core.dann.maps import RunMaps
 
 COLOUR_BY = ("domain", "class")
 DOMAIN_COLOURS = ("#1f77b4", "#e4572e")  # source, target
@@ -167,7 +167,7 @@ def _frame_traces(maps: RunMaps, points: Points, groups: list[_Group], epoch: in
     traces = []
     for g in groups:
         rows = g.rows
-        # The row lets a click on the map find the item again (core.dann.ui.selected_row).
+        # The row lets a click on the map find the item again (presenters.dann.explore.selected_row).
         data = np.stack([points.item[rows], points.label[rows], predictions[rows], rows], axis=1) if len(rows) else None
         domain = domain_names[int(points.domain[rows[0]])] if len(rows) else g.name
         traces.append({

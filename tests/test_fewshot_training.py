@@ -11,20 +11,20 @@ import torch
 from core.__main__ import main
 from core.data import fewshot
 from core.errors import UserError
-from core.maml.config import MAMLConfig
-from core.maml.episodes import ClassPool
-from core.maml.evaluation import adapt_and_predict, confidence_interval, evaluate
-from core.maml.run import (
+from core.fewshot.config import FewShotConfig
+from core.fewshot.episodes import ClassPool
+from core.fewshot.evaluation import adapt_and_predict, confidence_interval, evaluate
+from core.fewshot.run import (
     EVALUATIONS_FILE,
     WEIGHTS_FILE,
     evaluate_run,
     evaluations,
     load_learner,
-    run_maml,
+    run_fewshot,
     train_epochs,
 )
-from core.maml.solvers import BatchPlan
-from core.maml.trainer import MAMLTrainer, TrainingCancelled
+from core.fewshot.solvers import BatchPlan
+from core.fewshot.trainer import FewShotTrainer, TrainingCancelled
 from core.runs import RunStore
 from tests.fewshot import tiny_omniglot
 
@@ -37,7 +37,7 @@ def data():
 
 
 def _metrics(config, data, **kw):
-    trainer = MAMLTrainer(config, device="cpu", data=data, **kw)
+    trainer = FewShotTrainer(config, device="cpu", data=data, **kw)
     return [r.metrics for r in trainer.epochs()]
 
 
@@ -47,7 +47,7 @@ def _comparable(rows):
 
 @pytest.mark.parametrize("solver", ["maml", "fomaml", "transfer", "protonet"])
 def test_every_solver_yields_the_untrained_epoch_then_one_per_epoch(solver, data):
-    config = MAMLConfig(solver=solver, batch_size=16, **TINY)
+    config = FewShotConfig(solver=solver, batch_size=16, **TINY)
     rows = _metrics(config, data)
     assert [r["epoch"] for r in rows] == [0, 1, 2]
     for row in rows:
@@ -57,7 +57,7 @@ def test_every_solver_yields_the_untrained_epoch_then_one_per_epoch(solver, data
 
 
 def test_same_seed_same_numbers_and_the_batch_mode_does_not_matter(data):
-    config = MAMLConfig(**{**TINY, "epochs": 1})
+    config = FewShotConfig(**{**TINY, "epochs": 1})
     a = _metrics(config, data, batch_mode="loop")
     b = _metrics(config, data, batch_mode="loop")
     assert _comparable(a) == _comparable(b)
@@ -66,27 +66,27 @@ def test_same_seed_same_numbers_and_the_batch_mode_does_not_matter(data):
         assert ra["val_acc"] == pytest.approx(rv["val_acc"], abs=0.03)
         if "train_loss" in ra:
             assert ra["train_loss"] == pytest.approx(rv["train_loss"], rel=1e-3)
-    other = _metrics(MAMLConfig(**{**TINY, "epochs": 1, "seed": 1}), data, batch_mode="loop")
+    other = _metrics(FewShotConfig(**{**TINY, "epochs": 1, "seed": 1}), data, batch_mode="loop")
     assert _comparable(other) != _comparable(a)
 
 
 def test_maml_learns_well_above_chance(data):
-    config = MAMLConfig(data="synthetic", epochs=1, steps_per_epoch=15, meta_batch=4, val_characters=6, val_episodes=30)
+    config = FewShotConfig(data="synthetic", epochs=1, steps_per_epoch=15, meta_batch=4, val_characters=6, val_episodes=30)
     rows = _metrics(config, data)
     assert rows[-1]["val_acc"] > 0.6 and rows[-1]["val_acc"] > rows[0]["val_acc"] + 0.2  # 5 ways: chance is 0.2
 
 
 def test_run_store_round_trip_and_the_loaded_learner_predicts_alike(tmp_path, data):
     store = RunStore(tmp_path)
-    config = MAMLConfig(**TINY)
-    outcome = run_maml(config, store, device="cpu", data=data)
+    config = FewShotConfig(**TINY)
+    outcome = run_fewshot(config, store, device="cpu", data=data)
     info = outcome.info
     assert outcome.trained and info.complete and info.kind == "maml" and info.run_id == config.run_id()
     assert [r["epoch"] for r in outcome.metrics] == [0, 1, 2]
     assert info.extra["data"]["synthetic"] and info.extra["eval_steps"] == 1 and info.extra["eval_lr"] == 0.4
     weights = store.read_tensors(info.run_id, WEIGHTS_FILE)
     assert "head.weight" not in weights and "blocks.0.conv.weight" in weights  # a zero head is not stored
-    again = run_maml(config, store, device="cpu", data=data)
+    again = run_fewshot(config, store, device="cpu", data=data)
     assert not again.trained and again.metrics == outcome.metrics
 
     learner = load_learner(info.run_id, store)
@@ -101,7 +101,7 @@ def test_run_store_round_trip_and_the_loaded_learner_predicts_alike(tmp_path, da
     sx = data.evaluation.images[:5, 0].unsqueeze(1)
     qx = data.evaluation.images[:5, 1].unsqueeze(1)
     probs = adapt_and_predict(learner, sx, torch.arange(5), qx, steps=2).query_probs
-    trainer = MAMLTrainer(config, device="cpu", data=data)
+    trainer = FewShotTrainer(config, device="cpu", data=data)
     for _ in trainer.epochs():
         pass
     torch.testing.assert_close(
@@ -113,8 +113,8 @@ def test_run_store_round_trip_and_the_loaded_learner_predicts_alike(tmp_path, da
 
 def test_a_learned_head_is_stored_and_limits_the_ways(tmp_path, data):
     store = RunStore(tmp_path)
-    config = MAMLConfig(head_init="learned", **TINY)
-    run_id = run_maml(config, store, device="cpu", data=data).info.run_id
+    config = FewShotConfig(head_init="learned", **TINY)
+    run_id = run_fewshot(config, store, device="cpu", data=data).info.run_id
     learner = load_learner(run_id, store)
     assert learner.head_ways == 5 and learner.params["head.weight"].shape == (5, 64)
     with pytest.raises(UserError, match="learned 5-way head"):
@@ -123,8 +123,8 @@ def test_a_learned_head_is_stored_and_limits_the_ways(tmp_path, data):
 
 def test_transfer_keeps_only_the_body(tmp_path, data):
     store = RunStore(tmp_path)
-    config = MAMLConfig(solver="transfer", batch_size=16, **TINY)
-    run_id = run_maml(config, store, device="cpu", data=data).info.run_id
+    config = FewShotConfig(solver="transfer", batch_size=16, **TINY)
+    run_id = run_fewshot(config, store, device="cpu", data=data).info.run_id
     learner = load_learner(run_id, store)
     assert "head.weight" not in learner.params and learner.steps == 100 and learner.train_steps == 0
     assert "meta_batch" not in store.get(run_id).config and "batch_size" in store.get(run_id).config
@@ -132,7 +132,7 @@ def test_transfer_keeps_only_the_body(tmp_path, data):
 
 def test_cancelling_keeps_finished_epochs(tmp_path, data):
     store = RunStore(tmp_path)
-    config = MAMLConfig(**TINY)
+    config = FewShotConfig(**TINY)
 
     def on_step(step, total):
         if step == 3:
@@ -147,7 +147,7 @@ def test_cancelling_keeps_finished_epochs(tmp_path, data):
 def test_evaluations_are_recorded_and_replaced_per_protocol(tmp_path, data, monkeypatch):
     monkeypatch.setattr(fewshot, "synthetic_omniglot", lambda: data)
     store = RunStore(tmp_path)
-    run_id = run_maml(MAMLConfig(**TINY), store, device="cpu", data=data).info.run_id
+    run_id = run_fewshot(FewShotConfig(**TINY), store, device="cpu", data=data).info.run_id
     first = evaluate_run(run_id, 5, 1, 1, 30, store=store, device="cpu")
     repeat = evaluate_run(run_id, 5, 1, 1, 30, store=store, device="cpu")
     evaluate_run(run_id, 5, 2, 1, 10, store=store, device="cpu")
@@ -164,25 +164,25 @@ def test_confidence_interval_is_1_96_standard_errors():
 
 
 def test_config_hash_ignores_what_the_solver_does_not_read():
-    base = MAMLConfig(solver="transfer")
-    assert MAMLConfig(solver="transfer", meta_batch=7, inner_lr=0.1).run_id() == base.run_id()
-    assert MAMLConfig(solver="maml", batch_size=7).run_id() == MAMLConfig().run_id()
-    assert MAMLConfig(inner_lr=1).run_id() == MAMLConfig(inner_lr=1.0).run_id()
-    assert MAMLConfig().run_id() != MAMLConfig(solver="fomaml").run_id()
-    assert MAMLConfig.from_dict(MAMLConfig(task_aug=0.5).to_dict()) == MAMLConfig(task_aug=0.5)
-    assert MAMLConfig().eval_steps == 1 and MAMLConfig(test_steps=3).eval_steps == 3
+    base = FewShotConfig(solver="transfer")
+    assert FewShotConfig(solver="transfer", meta_batch=7, inner_lr=0.1).run_id() == base.run_id()
+    assert FewShotConfig(solver="maml", batch_size=7).run_id() == FewShotConfig().run_id()
+    assert FewShotConfig(inner_lr=1).run_id() == FewShotConfig(inner_lr=1.0).run_id()
+    assert FewShotConfig().run_id() != FewShotConfig(solver="fomaml").run_id()
+    assert FewShotConfig.from_dict(FewShotConfig(task_aug=0.5).to_dict()) == FewShotConfig(task_aug=0.5)
+    assert FewShotConfig().eval_steps == 1 and FewShotConfig(test_steps=3).eval_steps == 3
     for bad, message in [
         (dict(solver="reptile"), "unknown solver"), (dict(ways=1), "ways must be at least 2"),
         (dict(task_aug=1.5), "probability"), (dict(solver="protonet", head_init="learned"), "never meta-learns"),
         (dict(inner_steps=0), "at least one inner step"), (dict(data="mnist"), "unknown data"),
     ]:  # fmt: skip
         with pytest.raises(UserError, match=message):
-            MAMLConfig(**bad)
+            FewShotConfig(**bad)
 
 
 def test_validation_needs_enough_held_out_characters(data):
     with pytest.raises(UserError, match="validation: 5-way episodes need 5 classes"):
-        MAMLTrainer(MAMLConfig(**{**TINY, "val_characters": 3}), device="cpu", data=data)
+        FewShotTrainer(FewShotConfig(**{**TINY, "val_characters": 3}), device="cpu", data=data)
 
 
 def _cli(root, *extra):

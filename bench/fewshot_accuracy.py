@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report  # noqa: E402
 from core.errors import UserError  # noqa: E402
-from core.maml.evaluation import PROTOCOLS  # noqa: E402
-from core.maml.run import KIND, evaluate_run, run_config  # noqa: E402
+from core.fewshot.evaluation import PROTOCOLS  # noqa: E402
+from core.fewshot.run import KIND, evaluate_run, run_config  # noqa: E402
 from core.runs import RunStore  # noqa: E402
 
 # The targets on Omniglot (5-way 1-shot unless named): solver -> protocol -> minimum.

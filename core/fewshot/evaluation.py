@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch.func import vmap
 
 from core.errors import UserError
-from core.maml.episodes import ClassPool, Tasks, sample_tasks
-from core.maml.solvers import (
+from core.fewshot.episodes import ClassPool, Tasks, sample_tasks
+from core.fewshot.solvers import (
     BatchPlan,
     Params,
     adapt,

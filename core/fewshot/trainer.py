@@ -25,13 +25,13 @@ from core.data.fewshot import load_characters
 from core.data.omniglot import CharacterSet, Omniglot
 from core.device import pick_device, seed_everything
 from core.errors import UserError
-from core.maml.config import MAMLConfig
-from core.maml.episodes import ClassPool, rotate, sample_tasks
-from core.maml.evaluation import Evaluation, Learner, evaluate
-from core.maml.solvers import Params, batch_plan, meta_gradient
+from core.fewshot.config import FewShotConfig
+from core.fewshot.episodes import ClassPool, rotate, sample_tasks
+from core.fewshot.evaluation import Evaluation, Learner, evaluate
+from core.fewshot.solvers import Params, batch_plan, meta_gradient
 from core.models.conv4 import HEAD_KEYS, Conv4, prepare
 
-__all__ = ["EpochResult", "MAMLTrainer", "StepCallback", "TrainingCancelled", "split_background"]
+__all__ = ["EpochResult", "FewShotTrainer", "StepCallback", "TrainingCancelled", "split_background"]
 
 VAL_SEED = 0  # held-out characters and validation episodes do not move with the training seed
 VAL_QUERIES = 5  # per class in a validation episode
@@ -61,18 +61,18 @@ def split_background(characters: CharacterSet, held_out: int) -> tuple[Character
     return train, characters.subset(order[:held_out].sort().values, f"{characters.name}, validation characters")
 
 
-class MAMLTrainer:
+class FewShotTrainer:
     """Build once from a config, then iterate `epochs()`.
 
     `data` lets callers (tests, the app) hand in character sets already loaded; otherwise they
     are loaded by the config's `data` name. `on_step(step, total)` is called after every
     optimizer step and may raise TrainingCancelled. `batch_mode` ("auto", "vmap", "loop") says
-    how a meta-batch is computed; "auto" follows the measured rule in core.maml.solvers.
+    how a meta-batch is computed; "auto" follows the measured rule in core.fewshot.solvers.
     """
 
     def __init__(
         self,
-        config: MAMLConfig,
+        config: FewShotConfig,
         *,
         device: torch.device | str = "auto",
         data: Omniglot | None = None,

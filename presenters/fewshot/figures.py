@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.maml.evaluation import Adaptation
+from core.fewshot.evaluation import Adaptation
 
 PREDICTED = "#d62728"
 OTHER = "#9ecae1"

@@ -9,9 +9,14 @@ BENCHMARKS.md), and the preview needs no zoom or hover: two lines, two axes, a t
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Sequence
 from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.dann.config import DANNConfig
 
 LAMBDA_COLOUR = "#e4572e"  # the target's colour in the maps: lambda acts on the features
 LR_COLOUR = "#1f77b4"
@@ -97,3 +102,28 @@ def schedule_svg(ps: Sequence[float], lambdas: Sequence[float], lrs: Sequence[fl
         parts.append(f'<text x="{x0 + 2.4 * f:.1f}" y="{legend_y:.1f}" {small}>{name}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def schedule_curves(config: DANNConfig, points: int = 101) -> tuple[list[float], list[float], list[float]]:
+    """p, lambda(p) and lr(p) on an even grid; lambda is 0 where the variant is not adversarial."""
+    ps = [i / (points - 1) for i in range(points)]
+    lambdas = [config.schedule(p) if config.adversarial else 0.0 for p in ps]
+    return ps, lambdas, [config.lr(p) for p in ps]
+
+
+def schedule_preview(config: DANNConfig, *, width: int = 560, height: int = 320, font_size: int = 13) -> str:
+    """The Train view's preview of lambda(p) and lr(p), as an SVG (the module's docstring says why not plotly)."""
+    ps, lambdas, lrs = schedule_curves(config)
+    title = config.schedule.describe() if config.adversarial else f"λ(p) = 0 ({config.variant})"
+    return schedule_svg(ps, lambdas, lrs, title, width=width, height=height, font_size=font_size)
+
+
+def preview_html(svg: str, height: int = 320) -> str:
+    """An <img> of `svg` that is always `height` pixels tall, the drawing scaled to fit its width.
+
+    A fixed height keeps the page's layout still while the column's width changes (a scrollbar
+    appearing must not change the page's height, or the two can chase each other). An SVG shown
+    through <img> runs no script; the SVG's own texts are escaped."""
+    data = base64.b64encode(svg.encode()).decode()
+    return (f'<img class="schedule-preview" alt="schedule preview" src="data:image/svg+xml;base64,{data}" '
+            f'style="width:100%;height:{height}px;object-fit:contain;object-position:left top">')

@@ -1,0 +1,141 @@
+"""DANN's background jobs: a training (which also lays out each stored epoch's t-SNE frame) and
+the feature maps of a stored run, submitted to the generic registry (core.jobs) under kinds of
+their own, with status details of their own."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from core.data.domains import short_spec
+from core.errors import UserError
+from core.jobs import Job, JobRegistry, JobStatus
+from core.runs import RunStore
+
+if TYPE_CHECKING:
+    from core.dann.config import DANNConfig
+    from core.dann.maps import EmbedSettings
+    from core.data import Domain
+
+log = logging.getLogger(__name__)
+
+TRAIN = "dann-train"
+MAPS = "dann-maps"
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """A training job's details: epochs stored so far (0 = the untrained snapshot) of those
+    planned, their metric rows as stored in the run, and why the per-epoch t-SNE frames could not
+    be made (training goes on without them)."""
+
+    epochs: int
+    epoch: int = 0
+    metrics: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    maps_error: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainStart:
+    """What start_training did: queued (or joined) a job, or found the run already trained."""
+
+    run_id: str
+    job_id: str | None  # None: the config was trained to completion before; open the stored run
+
+    @property
+    def found(self) -> bool:
+        return self.job_id is None
+
+
+class DANNJobs:
+    """DANN trainings and maps for one run store, run by a shared registry.
+
+    `maps_after_epoch`: after each stored epoch a training job also computes that epoch's t-SNE
+    frame (the default map settings), so the map is ready when training ends. It is best-effort:
+    a failure is recorded in the details' `maps_error` and training goes on.
+    """
+
+    def __init__(self, registry: JobRegistry, store: RunStore, *, device: str = "auto",
+                 maps_after_epoch: bool = True, download: bool = True):  # fmt: skip
+        self.registry = registry
+        self.store = store
+        self.device = device
+        self.maps_after_epoch = maps_after_epoch
+        self.download = download
+
+    def start_training(self, config: DANNConfig, *, domains: tuple[Domain, Domain] | None = None) -> TrainStart:
+        """Queue a training of `config`; a finished run of it is found instead, a queued or
+        running job for it is joined. `domains`: already-loaded domains (tests)."""
+        run_id = config.run_id()
+        if self.store.find(run_id) is not None:
+            return TrainStart(run_id, None)
+        title = f"train {short_spec(config.source)} → {short_spec(config.target)}, {config.variant}"
+        if config.adversarial:
+            title += f", λ {config.schedule.kind}"
+        job_id = self.registry.submit(TRAIN, run_id, title, lambda job: self._train(job, config, domains),
+                                      details=TrainProgress(epochs=config.epochs))  # fmt: skip
+        return TrainStart(run_id, job_id)
+
+    def start_maps(self, run_id: str, settings: EmbedSettings) -> str:
+        """Queue computing `run_id`'s maps with `settings` (joined when the same is queued)."""
+        self.store.get(run_id)
+        title = f"{settings.method} maps of {run_id}"
+        return self.registry.submit(MAPS, run_id, title, lambda job: self._maps(job, settings), key=settings.key())
+
+    def training(self, run_id: str) -> JobStatus | None:
+        """The newest training job of `run_id`, in any state."""
+        return self.registry.latest(TRAIN, run_id)
+
+    def maps(self, run_id: str, settings: EmbedSettings) -> JobStatus | None:
+        """The newest maps job of `run_id` with `settings`, in any state."""
+        return self.registry.latest(MAPS, run_id, settings.key())
+
+    def _train(self, job: Job, config: DANNConfig, domains: tuple[Domain, Domain] | None) -> str:
+        from core.dann.run import train_epochs
+        from core.runs import TrainingCancelled
+
+        def on_start(trainer) -> None:
+            job.total, job.note = trainer.total_steps, "training"
+            job.check_cancel()
+
+        def on_step(step: int, total: int) -> None:
+            job.progress(step, total)
+            if job.cancel_requested:
+                raise TrainingCancelled
+
+        job.note = "loading data"
+        epochs = train_epochs(
+            config, self.store, device=self.device, domains=domains, on_step=on_step, on_start=on_start,
+            download=self.download,
+        )  # fmt: skip
+        for result in epochs:
+            job.update(metrics=(*job.details.metrics, dict(result.metrics)), epoch=result.epoch)
+            if self.maps_after_epoch and not job.cancel_requested and job.details.maps_error is None:
+                job.note = f"t-SNE frame of epoch {result.epoch}"
+                self._epoch_frame(job)
+                job.note = "training"
+        # A cancel that came after the last step leaves a complete run: that is "done".
+        return "cancelled" if self.store.get(job.run_id).status == "cancelled" else "done"
+
+    def _epoch_frame(self, job: Job) -> None:
+        from core.dann.maps import EmbedSettings, compute_maps, limit_threads
+
+        try:
+            limit_threads(job.threads)
+            compute_maps(self.store, job.run_id, EmbedSettings())
+        except Exception as exc:  # noqa: BLE001  (best-effort: Explore computes the maps later)
+            log.warning("t-SNE frame for %s failed: %s", job.run_id, exc)
+            job.update(maps_error=str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}")
+
+    def _maps(self, job: Job, settings: EmbedSettings) -> str:
+        from core.dann.maps import compute_maps, limit_threads
+
+        def on_frame(done: int, total: int) -> None:
+            job.progress(done, total)
+            job.check_cancel()
+
+        job.note = f"computing {settings.method} frames"
+        limit_threads(job.threads)
+        compute_maps(self.store, job.run_id, settings, on_frame=on_frame)
+        return "done"

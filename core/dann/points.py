@@ -1,0 +1,67 @@
+"""The snapshot items of a DANN run, read back for the maps: which domain and item each point is,
+its label, what the network predicted at each epoch, and the item's image from the dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.dann.files import INDEX_FILE, snapshot_file
+from core.data import load_domain
+from core.data.domains import locate
+from core.errors import UserError
+from core.runs import RunStore
+
+
+@dataclass(frozen=True)
+class Points:
+    """The snapshot items of a run: which domain, which item, its label, and what was predicted."""
+
+    domain: np.ndarray  # uint8 [N]: 0 source, 1 target
+    item: np.ndarray  # int64 [N]: index into that domain's evaluation split
+    label: np.ndarray  # int64 [N]: -1 where the domain has no labels
+    predictions: dict[int, np.ndarray]  # epoch -> int64 [N]
+    domain_prob: dict[int, np.ndarray] = field(default_factory=dict)  # epoch -> float32 [N]: P(target)
+
+
+def load_points(store: RunStore, run_id: str, epochs: Iterable[int]) -> Points:
+    """The run's snapshot index, and the predictions and domain probabilities of `epochs`."""
+    index = store.read_tensors(run_id, INDEX_FILE)
+    item = np.concatenate([index["source_ids"].numpy(), index["target_ids"].numpy()]).astype(np.int64)
+    snapshots = {e: store.read_tensors(run_id, snapshot_file(e)) for e in epochs}
+    return Points(
+        index["domain"].numpy(), item, index["labels"].numpy().astype(np.int64),
+        {e: s["predictions"].numpy().astype(np.int64) for e, s in snapshots.items()},
+        {e: s["domain_prob"].float().numpy() for e, s in snapshots.items()},
+    )  # fmt: skip
+
+
+def item_images(spec: str, model: str, ids: Sequence[int], *, edges: bool = False,
+                trained_on: Mapping[str, Any] | None = None) -> np.ndarray:  # fmt: skip
+    """Images `ids` of a domain's evaluation split as the run's network saw them: uint8 (n, H, W, C).
+
+    Never downloads. `trained_on` is what the run recorded about the domain (its run.json
+    extra: name, eval_items): data at hand that differs from it (a generated MNIST-M where the
+    run read the original, another number of items) would show the wrong images, so it is a
+    UserError, checked before anything is decoded where it can be.
+    """
+    from core.models import MODELS  # torch: only when a map's item images are wanted
+
+    if model not in MODELS:
+        raise UserError(f"unknown network {model!r} in the run's config; expected one of {', '.join(MODELS)}")
+    recorded = dict(trained_on or {})
+    found = locate(spec, download=False).name
+    if recorded.get("name") and found != recorded["name"]:
+        raise UserError(f"the data at hand for {spec} is {found}, but the run was trained on {recorded['name']}")
+    domain = load_domain(spec, MODELS[model].input_spec, edges=edges, download=False)
+    images = domain.eval_images
+    if recorded.get("eval_items") is not None and len(images) != int(recorded["eval_items"]):
+        raise UserError(f"{domain.name} at hand has {len(images)} evaluation items, but the run was trained "
+                        f"with {recorded['eval_items']}; its images would not be the run's")  # fmt: skip
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) and (ids.min() < 0 or ids.max() >= len(images)):
+        raise UserError(f"the run's snapshot names items up to {ids.max()}, but {domain.name} has {len(images)}")
+    return images[ids].permute(0, 2, 3, 1).numpy()

@@ -1,0 +1,62 @@
+"""Names of a few-shot run's files, and its evaluation record (no torch here: the home page reads
+these before anything heavy is imported)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.describe import RunDescription, progress
+from core.errors import UserError
+from core.runs import RunInfo, RunStore
+
+KIND = "fewshot"
+# Few-shot runs were stored as kind "maml" with ids "maml-<hash>" before the engine took its name;
+# such folders are read as few-shot runs (core.kinds) and found by their config (legacy_run_id).
+LEGACY_KIND = "maml"
+SOLVER_NAMES = {"maml": "MAML", "fomaml": "FO-MAML", "transfer": "transfer baseline", "protonet": "ProtoNet"}
+HEADLINE = (5, 1, 1000)  # ways, shots, episodes of the evaluation that sums a run up (the papers' 5-way 1-shot)
+WEIGHTS_FILE = "weights.safetensors"
+EVALUATIONS_FILE = "evaluations.json"
+
+
+def evaluations(run_id: str, store: RunStore | None = None) -> list[dict[str, Any]]:
+    """The evaluations recorded for a run (empty when none)."""
+    store = store or RunStore()
+    path = store.path(run_id) / EVALUATIONS_FILE
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); delete it to start the record afresh") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise UserError(f"{path} should hold a list of evaluation entries")
+    return rows
+
+
+def describe(info: RunInfo) -> RunDescription:
+    """The solver (and its data when not Omniglot) and the epochs done."""
+    cfg = info.config
+    solver = str(cfg.get("solver", "?"))
+    data = str(cfg.get("data", "?"))
+    method = SOLVER_NAMES.get(solver, solver)
+    detail = method if data == "omniglot" else f"{method} · {data} data"
+    return RunDescription(info.run_id, KIND, data, method, detail, progress(info))
+
+
+def headline(store: RunStore, info: RunInfo) -> float | None:
+    """5-way 1-shot accuracy over 1,000 episodes of the evaluation alphabets when recorded
+    (evaluations.json), else the last validation accuracy; None when neither can be read."""
+    try:
+        recorded = evaluations(info.run_id, store)
+    except UserError:  # a damaged record: fall back to the validation accuracy
+        recorded = []
+    for entry in reversed(recorded):
+        if (entry.get("ways"), entry.get("shots"), entry.get("episodes")) == HEADLINE:
+            return entry.get("accuracy")
+    try:
+        value = (store.metrics(info.run_id) or [{}])[-1].get("val_acc")
+    except (UserError, AttributeError):
+        return None
+    return value if isinstance(value, (int, float)) else None

@@ -1,0 +1,33 @@
+"""The kinds of run the store holds: one entry per engine, naming the module that describes its runs.
+
+Each module listed here is light (no torch) and defines `describe(info) -> RunDescription` and
+`headline(store, info) -> float | None`; core.describe dispatches to it, so the CLI's `runs list`,
+Home's tables and the pages' pickers name every kind of run one way. An engine added to the
+project adds its entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RunKind:
+    name: str  # run.json's "kind" and the prefix of the run ids
+    describer: str  # the module with describe() and headline()
+    legacy: tuple[str, ...] = ()  # names older stores gave this kind
+
+
+KINDS = {
+    kind.name: kind
+    for kind in (
+        RunKind("dann", "core.dann.files"),
+        RunKind("fewshot", "core.fewshot.files", legacy=("maml",)),
+    )
+}
+_CANONICAL = {old: kind.name for kind in KINDS.values() for old in kind.legacy}
+
+
+def canonical_kind(kind: str) -> str:
+    """The kind's name today (a legacy name read from an older store becomes its new name)."""
+    return _CANONICAL.get(kind, kind)

@@ -1,0 +1,1 @@
+"""Presenters of the domain-adaptation page."""
