@@ -160,7 +160,7 @@ def _train_controls(status: dict) -> None:
     cols[0].number_input("Epochs", 1, 200, key="f_epochs", persist_state="session")
     cols[1].number_input("Batch size", 1, 1024, key="f_batch_size", help="images per domain per step",
                          persist_state="session")  # fmt: skip
-    cols[2].number_input("Learning rate", 1e-5, 1.0, key="f_lr0", format="%.4f", step=0.001, persist_state="session")
+    cols[2].number_input("Learning rate", 1e-5, 1.0, key="f_lr", format="%.4f", step=0.001, persist_state="session")
     cols[3].number_input("Seed", 0, 2**31 - 1, key="f_seed", persist_state="session")
     with st.expander("Advanced: shorter epochs, smaller maps"):
         st.number_input("Steps per epoch (0: one pass over the larger training set)", 0, 100_000,

@@ -338,7 +338,7 @@ except UserError as err:
     st.error(str(err))
     st.stop()
 if not choices:
-    st.info(f"No few-shot models in `{store.root}`: train one with `python -m core maml` "
+    st.info(f"No few-shot models in `{store.root}`: train one with `python -m core fewshot` "
             "(the shipped ones are in checkpoints/ of the repository).")  # fmt: skip
     st.stop()
 _restore("fs-view", "Draw")

@@ -3,7 +3,7 @@ papers' numbers and the issue's targets.
 
 Every run is measured on the same episodes (seeded by the protocol), so differences between runs
 are paired; each cell is the mean episode accuracy with its 95% confidence interval. Results are
-also recorded in each run's evaluations.json (as `python -m core maml-eval` does).
+also recorded in each run's evaluations.json (as `python -m core fewshot-eval` does).
 
     python bench/maml_accuracy.py [RUN ...] [--protocols 5w1s,5w5s,20w1s,course] [--episodes N] [--device auto]
 
@@ -56,7 +56,7 @@ def main() -> None:
         sys.exit(f"unknown protocols {unknown}; expected some of {', '.join(PROTOCOLS)}")
     run_ids = a.run_ids or [r.run_id for r in store.list(kind=KIND) if r.complete]
     if not run_ids:
-        sys.exit(f"no complete few-shot runs in {store.root}; train one with python -m core maml")
+        sys.exit(f"no complete few-shot runs in {store.root}; train one with python -m core fewshot")
     rows = []
     for run_id in run_ids:
         config = run_config(store.get(run_id))

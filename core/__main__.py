@@ -1,4 +1,4 @@
-"""The command line: python -m core {dann,runs,data,embed,maml,maml-eval} ...
+"""The command line: python -m core {dann,runs,data,embed,fewshot,fewshot-eval} ...
 
 Problems a user can fix (missing data, a bad expression, a corrupt run) print one line on stderr
 and exit with status 2, without a traceback.
@@ -12,15 +12,23 @@ import sys
 import time
 from collections.abc import Sequence
 
+from core import options
 from core.errors import UserError
 
 
-def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
-    from core.dann.config import AUGMENTS, OPTIMIZERS, VARIANTS, DANNConfig
-    from core.dann.schedules import SCHEDULE_KINDS, LrSchedule
+def _run_flags(group: argparse._ArgumentGroup, what: str) -> None:
+    """The flags of a training command that are not settings of the run (they do not change its id)."""
+    group.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    group.add_argument("--checkpoints", default=None, help="run store folder (default: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR)")
+    group.add_argument("--retrain", action="store_true", help="train even when this config is stored")
+    group.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
+    group.add_argument("--json", action="store_true", help=f"print one line of JSON ({what}, run id, seconds)")
+    group.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
-    d, lr = DANNConfig(), LrSchedule()
-    s = d.schedule
+
+def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
+    from core.dann.config import DANNConfig
+
     p = sub.add_parser(
         "dann",
         help="train a domain-adversarial network (or find the stored run of the same config)",
@@ -33,81 +41,17 @@ def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    g = p.add_argument_group("domains and variant")
-    g.add_argument("--source", default=d.source, help="labelled source domain")
-    g.add_argument("--target", default=d.target, help="target domain (labels used for evaluation only)")
-    g.add_argument("--variant", default=d.variant, choices=list(VARIANTS),
-                   help="; ".join(f"{k}: {v}" for k, v in VARIANTS.items()))  # fmt: skip
-    g.add_argument("--model", default="", choices=["", "digit", "course"],
-                   help="network: digit (DANN paper, 3x28x28) or course (HW net, 1x32x32); empty picks "
-                        "digit for digit domains and course for folders")  # fmt: skip
-    g.add_argument("--source-edges", action="store_true",
-                   help="apply the course's source transform (grayscale, then Canny edges)")  # fmt: skip
-    g.add_argument("--augment", default=d.augment, choices=list(AUGMENTS),
-                   help="augmentation of the labelled images: " + "; ".join(f"{k}: {v}" for k, v in AUGMENTS.items()))  # fmt: skip
-    g = p.add_argument_group("lambda schedule: lambda(p) for training progress p in [0, 1]")
-    g.add_argument("--schedule", default=s.kind, choices=list(SCHEDULE_KINDS),
-                   help="; ".join(f"{k}: {v}" for k, v in SCHEDULE_KINDS.items()))  # fmt: skip
-    g.add_argument("--lambda-value", type=float, default=s.value,
-                   help="constant: lambda; dann/log: scale; linear/step: final value")  # fmt: skip
-    g.add_argument("--gamma", type=float, default=s.gamma, help="dann: steepness gamma")
-    g.add_argument("--lambda-start", type=float, default=s.start, help="linear/step: value at the start")
-    g.add_argument("--ramp-end", type=float, default=s.ramp_end, help="linear: p where the ramp ends")
-    g.add_argument("--step-at", type=float, default=s.step_at, help="step: p where lambda jumps")
-    g.add_argument("--expr", default="",
-                   help='expr: an expression in p, e.g. "2/(1+exp(-10*p))-1" (numbers, p, + - * / **, '
-                        "exp, log, sqrt, sin, cos, tanh, sigmoid, abs, min, max, clip)")  # fmt: skip
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, default=d.epochs, help="number of epochs")
-    g.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch,
-                   help="optimizer steps per epoch; 0: one pass over the larger training set")  # fmt: skip
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="images per domain per step")
-    g.add_argument("--lr", type=float, default=lr.lr0, help="initial learning rate mu0")
-    g.add_argument("--lr-alpha", type=float, default=lr.alpha, help="lr annealing mu0/(1+alpha p)^beta; 0: constant")
-    g.add_argument("--lr-beta", type=float, default=lr.beta, help="lr annealing exponent beta")
-    g.add_argument("--optimizer", default=d.optimizer, choices=list(OPTIMIZERS), help="optimizer")
-    g.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum, or Adam's beta1")
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="SGD weight decay")
-    g.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation and batch order")
-    g.add_argument("--target-entropy", type=float, default=d.target_entropy,
-                   help="dann/dann_pseudo: weight of target prediction entropy, times lambda(p); 0: off")  # fmt: skip
-    g = p.add_argument_group("pseudo-labels (variant dann_pseudo)")
-    g.add_argument("--pseudo-threshold", type=float, default=d.pseudo_threshold,
-                   help="teacher confidence needed to use a target pseudo-label")  # fmt: skip
-    g.add_argument("--teacher-decay", type=float, default=d.teacher_decay, help="EMA decay of the teacher per step")
-    g.add_argument("--pseudo-weight", type=float, default=d.pseudo_weight, help="weight of the pseudo-label loss")
-    g = p.add_argument_group("snapshots and output")
-    g.add_argument("--snapshot-size", type=int, default=d.snapshot_size,
-                   help="items per domain in the fixed feature sample stored every epoch")  # fmt: skip
-    g.add_argument("--snapshot-dims", type=int, default=d.snapshot_dims,
-                   help="principal components kept per snapshot (0: all)")  # fmt: skip
-    g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    g.add_argument("--checkpoints", default=None, help="run store folder (default: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR)")
-    g.add_argument("--retrain", action="store_true", help="train even when this config is stored")
-    g.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
-    g.add_argument("--json", action="store_true", help="print one line of JSON (final accuracies, run id, seconds)")
-    g.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    options.add_arguments(p, DANNConfig)
+    _run_flags(p.add_argument_group("running and output"), "final accuracies")
     p.set_defaults(func=_cmd_dann)
 
 
-def _config_from_args(a: argparse.Namespace):
-    from core.dann.config import DANNConfig
-    from core.dann.schedules import LambdaSchedule, LrSchedule
-
-    if a.schedule == "expr" and not a.expr:
-        raise UserError('--schedule expr needs --expr "<expression in p>"')
-    schedule = LambdaSchedule(
-        kind=a.schedule, value=a.lambda_value, gamma=a.gamma, start=a.lambda_start,
-        ramp_end=a.ramp_end, step_at=a.step_at, expr=a.expr,
-    )  # fmt: skip
-    return DANNConfig(
-        source=a.source, target=a.target, variant=a.variant, schedule=schedule,
-        lr=LrSchedule(lr0=a.lr, alpha=a.lr_alpha, beta=a.lr_beta), model=a.model, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch,
-        batch_size=a.batch_size, optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay, seed=a.seed,
-        source_edges=a.source_edges, augment=a.augment, pseudo_threshold=a.pseudo_threshold, teacher_decay=a.teacher_decay,
-        pseudo_weight=a.pseudo_weight, target_entropy=a.target_entropy, snapshot_size=a.snapshot_size,
-        snapshot_dims=a.snapshot_dims,
-    )  # fmt: skip
+def _config_from_args(cls: type, a: argparse.Namespace):
+    """The config the flags describe; a problem with it names the flag to change."""
+    try:
+        return options.from_flat(cls, vars(a))
+    except UserError as err:
+        raise UserError(options.flag_hint(cls, str(err))) from None
 
 
 def _fmt(v) -> str:
@@ -161,7 +105,9 @@ def _cmd_dann(a: argparse.Namespace) -> int:
     from core.dann.run import run_dann
     from core.runs import RunStore
 
-    config = _config_from_args(a)
+    from core.dann.config import DANNConfig
+
+    config = _config_from_args(DANNConfig, a)
     store = RunStore(a.checkpoints)
     t0 = time.perf_counter()
     with _StepBar(f"{config.variant} {config.source}->{config.target}", enabled=not (a.quiet or a.json)) as bar:
@@ -244,9 +190,8 @@ def _cmd_data(a: argparse.Namespace) -> int:
 
 
 def _add_embed_parser(sub: argparse._SubParsersAction) -> None:
-    from core.dann.maps import METHODS, EmbedSettings
+    from core.dann.maps import EmbedSettings
 
-    d = EmbedSettings()
     p = sub.add_parser(
         "embed",
         help="2-D feature maps (PCA, t-SNE, UMAP) of every epoch of a DANN run, aligned and cached",
@@ -258,12 +203,7 @@ def _add_embed_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("run_id", metavar="RUN", help="run id (see: python -m core runs list)")
-    p.add_argument("--method", default=d.method, choices=list(METHODS), help="map method")
-    p.add_argument("--pca-dims", type=int, default=d.pca_dims, help="PCA dimensions the features are reduced to first")
-    p.add_argument("--perplexity", type=float, default=d.perplexity, help="t-SNE perplexity")
-    p.add_argument("--neighbors", type=int, default=d.n_neighbors, help="UMAP n_neighbors")
-    p.add_argument("--min-dist", type=float, default=d.min_dist, help="UMAP min_dist")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the layout")
+    options.add_arguments(p, EmbedSettings)
     p.add_argument("--checkpoints", default=None, help="run store folder; None: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR")
     p.add_argument("--json", action="store_true", help="print one line of JSON (per-frame quality and seconds)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
@@ -276,8 +216,7 @@ def _cmd_embed(a: argparse.Namespace) -> int:
     from core.dann.maps import EmbedSettings, compute_maps, maps_path
     from core.runs import RunStore
 
-    settings = EmbedSettings(method=a.method, pca_dims=a.pca_dims, perplexity=a.perplexity,
-                             n_neighbors=a.neighbors, min_dist=a.min_dist, seed=a.seed)  # fmt: skip
+    settings = _config_from_args(EmbedSettings, a)
     store = RunStore(a.checkpoints)
     bar, cached = None, 0
 
@@ -318,66 +257,35 @@ def _cmd_embed(a: argparse.Namespace) -> int:
     return 0
 
 
-def _add_maml_parsers(sub: argparse._SubParsersAction) -> None:
-    from core.data.fewshot import FEWSHOT_DATA
+def _add_fewshot_parsers(sub: argparse._SubParsersAction) -> None:
     from core.fewshot.config import FewShotConfig
     from core.fewshot.evaluation import PROTOCOLS
-    from core.fewshot.solvers import BATCH_MODES, HEAD_INITS, SOLVERS
+    from core.fewshot.solvers import BATCH_MODES
 
-    d = FewShotConfig()
     p = sub.add_parser(
-        "maml",
+        "fewshot",
+        aliases=["maml"],
         help="meta-train a few-shot learner on Omniglot (or find the stored run of the same config)",
         description=(
             "Train a conv4 few-shot learner on Omniglot's background alphabets (MAML, first-order MAML, "
             "the transfer baseline or Prototypical Networks) and store the run (per-epoch validation "
             "accuracy on held-out background characters, weights) under checkpoints/. A config that was "
             "already trained is loaded, not retrained. The defaults are the MAML paper's 5-way 1-shot recipe; "
-            "evaluate on the evaluation alphabets with: python -m core maml-eval RUN."
+            "evaluate on the evaluation alphabets with: python -m core fewshot-eval RUN. (`maml` is the "
+            "command's older name.)"
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    g = p.add_argument_group("solver and data")
-    g.add_argument("--solver", default=d.solver, choices=list(SOLVERS),
-                   help="; ".join(f"{k}: {v}" for k, v in SOLVERS.items()))  # fmt: skip
-    g.add_argument("--data", default=d.data, choices=list(FEWSHOT_DATA),
-                   help="; ".join(f"{k}: {v}" for k, v in FEWSHOT_DATA.items()))  # fmt: skip
-    g.add_argument("--ways", type=int, default=d.ways, help="classes per training task and validation episode")
-    g.add_argument("--shots", type=int, default=d.shots, help="support drawings per class")
-    g.add_argument("--queries", type=int, default=d.queries, help="query drawings per class in a training task")
-    g.add_argument("--no-rotations", action="store_true", help="do not use rotated characters as extra training classes")
-    g.add_argument("--task-aug", type=float, default=d.task_aug,
-                   help="probability of rotating a whole training task by 90 or 270 degrees (the course's)")  # fmt: skip
-    g.add_argument("--head-init", default=d.head_init, choices=list(HEAD_INITS),
-                   help="zero: every task starts from a zero head (any number of ways); learned: the MAML paper's")  # fmt: skip
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--meta-batch", type=int, default=d.meta_batch, help="tasks per meta-step")
-    g.add_argument("--inner-steps", type=int, default=d.inner_steps, help="inner SGD steps during meta-training")
-    g.add_argument("--inner-lr", type=float, default=d.inner_lr, help="inner SGD step size")
-    g.add_argument("--test-steps", type=int, default=d.test_steps,
-                   help="inner steps at validation and test; 0: as in training (transfer: 100 head steps)")  # fmt: skip
-    g.add_argument("--test-lr", type=float, default=d.test_lr, help="their step size; 0: --inner-lr (transfer: 0.5)")
-    g.add_argument("--meta-lr", type=float, default=d.meta_lr, help="Adam learning rate of the meta-parameters")
-    g.add_argument("--epochs", type=int, default=d.epochs, help="epochs (each followed by a validation)")
-    g.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch, help="meta-steps (transfer: batches) per epoch")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="transfer: images per optimizer step")
-    g.add_argument("--val-characters", type=int, default=d.val_characters,
-                   help="background characters held out for validation (0: no validation)")  # fmt: skip
-    g.add_argument("--val-episodes", type=int, default=d.val_episodes, help="validation episodes per epoch")
-    g.add_argument("--seed", type=int, default=d.seed, help="seed for initialisation and task sampling")
-    g = p.add_argument_group("device and output")
-    g.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    options.add_arguments(p, FewShotConfig)
+    g = p.add_argument_group("running and output")
+    _run_flags(g, "final validation accuracy")
     g.add_argument("--batch-mode", default="auto", choices=list(BATCH_MODES),
                    help="how a meta-batch is computed: vmap over tasks, a loop, or auto (the measured rule per device)")  # fmt: skip
-    g.add_argument("--checkpoints", default=None, help="run store folder (default: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR)")
-    g.add_argument("--retrain", action="store_true", help="train even when this config is stored")
-    g.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
-    g.add_argument("--json", action="store_true", help="print one line of JSON (final validation accuracy, run id, seconds)")
-    g.add_argument("--quiet", action="store_true", help="no progress bar and no table")
-    p.set_defaults(func=_cmd_maml)
+    p.set_defaults(func=_cmd_fewshot)
 
     e = sub.add_parser(
-        "maml-eval",
+        "fewshot-eval",
+        aliases=["maml-eval"],
         help="evaluate a stored few-shot run on N-way K-shot episodes of the evaluation alphabets",
         description=(
             "Mean accuracy and 95% confidence interval over episodes drawn from the evaluation characters "
@@ -405,30 +313,20 @@ def _add_maml_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
     e.add_argument("--json", action="store_true", help="print one line of JSON")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
-    e.set_defaults(func=_cmd_maml_eval)
-
-
-def _fewshot_config_from_args(a: argparse.Namespace):
-    from core.fewshot.config import FewShotConfig
-
-    return FewShotConfig(
-        solver=a.solver, data=a.data, ways=a.ways, shots=a.shots, queries=a.queries, meta_batch=a.meta_batch,
-        inner_steps=a.inner_steps, inner_lr=a.inner_lr, test_steps=a.test_steps, test_lr=a.test_lr,
-        meta_lr=a.meta_lr, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch, rotations=not a.no_rotations,
-        task_aug=a.task_aug, head_init=a.head_init, batch_size=a.batch_size, val_characters=a.val_characters,
-        val_episodes=a.val_episodes, seed=a.seed,
-    )  # fmt: skip
+    e.set_defaults(func=_cmd_fewshot_eval)
 
 
 FEWSHOT_METRIC_COLUMNS = ["epoch", "val_acc", "val_ci95", "train_loss", "train_acc", "steps_per_second", "seconds"]
 SYNTHETIC_NOTE = "note: synthetic stroke alphabets, not Omniglot; these accuracies say nothing about Omniglot"
 
 
-def _cmd_maml(a: argparse.Namespace) -> int:
+def _cmd_fewshot(a: argparse.Namespace) -> int:
     from core.fewshot.run import run_fewshot
     from core.runs import RunStore
 
-    config = _fewshot_config_from_args(a)
+    from core.fewshot.config import FewShotConfig
+
+    config = _config_from_args(FewShotConfig, a)
     store = RunStore(a.checkpoints)
     t0 = time.perf_counter()
     desc = f"{config.solver} {config.data} {config.ways}w{config.shots}s"
@@ -456,11 +354,11 @@ def _cmd_maml(a: argparse.Namespace) -> int:
         if synthetic:
             print(f"  {SYNTHETIC_NOTE}")
         print(_table(rows, FEWSHOT_METRIC_COLUMNS))
-        print(f"evaluate: python -m core maml-eval {info.run_id} --protocol 5w1s")
+        print(f"evaluate: python -m core fewshot-eval {info.run_id} --protocol 5w1s")
     return 0
 
 
-def _cmd_maml_eval(a: argparse.Namespace) -> int:
+def _cmd_fewshot_eval(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from core.fewshot.evaluation import PROTOCOLS
@@ -510,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     dp = sub.add_parser("data", help="which datasets are at hand and where")
     dp.set_defaults(func=_cmd_data)
     _add_embed_parser(sub)
-    _add_maml_parsers(sub)
+    _add_fewshot_parsers(sub)
     return parser
 
 

@@ -102,7 +102,7 @@ def test_the_controls_make_the_config_that_start_trains(store, tmp_path):
     at.number_input(key="f_lambda_value").set_value(0.3)
     at.number_input(key="f_epochs").set_value(1)
     at.number_input(key="f_seed").set_value(7)
-    at.number_input(key="f_lr0").set_value(0.02)
+    at.number_input(key="f_lr").set_value(0.02)
     at.number_input(key="f_steps_per_epoch").set_value(3)
     at.number_input(key="f_snapshot_size").set_value(50)
     at.selectbox(key="f_model").set_value("digit").run()

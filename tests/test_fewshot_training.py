@@ -81,7 +81,7 @@ def test_run_store_round_trip_and_the_loaded_learner_predicts_alike(tmp_path, da
     config = FewShotConfig(**TINY)
     outcome = run_fewshot(config, store, device="cpu", data=data)
     info = outcome.info
-    assert outcome.trained and info.complete and info.kind == "maml" and info.run_id == config.run_id()
+    assert outcome.trained and info.complete and info.kind == "fewshot" and info.run_id == config.run_id()
     assert [r["epoch"] for r in outcome.metrics] == [0, 1, 2]
     assert info.extra["data"]["synthetic"] and info.extra["eval_steps"] == 1 and info.extra["eval_lr"] == 0.4
     weights = store.read_tensors(info.run_id, WEIGHTS_FILE)
@@ -187,7 +187,7 @@ def test_validation_needs_enough_held_out_characters(data):
 
 def _cli(root, *extra):
     return [
-        "maml", "--data", "synthetic", "--epochs", "1", "--steps-per-epoch", "2", "--meta-batch", "2",
+        "fewshot", "--data", "synthetic", "--epochs", "1", "--steps-per-epoch", "2", "--meta-batch", "2",
         "--val-characters", "6", "--val-episodes", "5", "--checkpoints", str(root), "--device", "cpu", *extra,
     ]  # fmt: skip
 
@@ -197,19 +197,19 @@ def test_command_line_trains_finds_and_evaluates(tmp_path, data, monkeypatch, ca
     assert main(_cli(tmp_path, "--json")) == 0
     first = json.loads(capsys.readouterr().out.strip())
     assert first["trained_now"] and first["status"] == "complete" and first["synthetic"]
-    assert first["run_id"].startswith("maml-") and 0 <= first["val_acc"] <= 1
+    assert first["run_id"].startswith("fewshot-") and 0 <= first["val_acc"] <= 1
     assert main(_cli(tmp_path)) == 0
     out = capsys.readouterr().out
     assert "found stored run" in out and "synthetic stroke alphabets, not Omniglot" in out and "val_acc" in out
 
-    assert main(["maml-eval", first["run_id"], "--ways", "5", "--shots", "1", "--episodes", "20",
+    assert main(["fewshot-eval", first["run_id"], "--ways", "5", "--shots", "1", "--episodes", "20",
                  "--checkpoints", str(tmp_path), "--device", "cpu", "--json"]) == 0  # fmt: skip
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1
     result = json.loads(lines[0])
     assert (result["ways"], result["shots"], result["queries"], result["episodes"]) == (5, 1, 5, 20)
     assert 0 <= result["accuracy"] <= 1 and result["ci95"] >= 0 and result["synthetic"]
-    assert main(["maml-eval", first["run_id"], "--protocol", "course", "--episodes", "10",
+    assert main(["fewshot-eval", first["run_id"], "--protocol", "course", "--episodes", "10",
                  "--checkpoints", str(tmp_path), "--device", "cpu"]) == 0  # fmt: skip
     assert "5-way 1-shot" in capsys.readouterr().out
     assert main(["runs", "show", first["run_id"], "--checkpoints", str(tmp_path)]) == 0
@@ -237,3 +237,21 @@ def test_evaluating_a_missing_or_foreign_run_is_a_user_error(tmp_path, capsys):
     RunStore(tmp_path).create("dann-abc", "dann", {}, epochs_planned=1).finish()
     assert main(["maml-eval", "dann-abc", "--checkpoints", str(tmp_path)]) == 2
     assert "not a few-shot" in capsys.readouterr().err
+
+
+def test_a_run_stored_under_the_old_maml_name_is_read_as_few_shot_and_found_by_its_config(tmp_path, data):
+    """Stores written before the engine was named fewshot hold kind "maml" and ids "maml-<hash>"."""
+    store = RunStore(tmp_path)
+    config = FewShotConfig(**TINY)
+    trained = run_fewshot(config, store, device="cpu", data=data).info
+    old_id = config.legacy_run_id()
+    assert old_id == "maml-" + config.run_id().removeprefix("fewshot-")
+    (tmp_path / trained.run_id).rename(tmp_path / old_id)
+    doc = json.loads((tmp_path / old_id / "run.json").read_text())
+    doc.update(run_id=old_id, kind="maml")
+    (tmp_path / old_id / "run.json").write_text(json.dumps(doc))
+
+    assert store.get(old_id).kind == "fewshot" and [r.run_id for r in store.list("fewshot")] == [old_id]
+    again = run_fewshot(config, store, device="cpu", data=data)
+    assert not again.trained and again.info.run_id == old_id
+    assert load_learner(old_id, store).solver == "maml"

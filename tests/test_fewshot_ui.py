@@ -25,7 +25,7 @@ from tests.fewshot import tiny_omniglot
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 SHIPPED = json.loads((CHECKPOINTS / "shipped.json").read_text())["runs"]
-FEWSHOT = [r for r in SHIPPED if r["run_id"].startswith("maml-")]
+FEWSHOT = [r for r in SHIPPED if r["run_id"].startswith("fewshot-")]
 CLASSES = ("circle", "plus", "triangle", "zigzag", "spiral")
 
 

@@ -67,7 +67,7 @@ def test_the_projects_own_shipped_list_is_readable():
     for r in runs:  # every shipped run is in the store, trained by the command of its kind
         assert (ROOT / "checkpoints" / r.run_id / "run.json").is_file()
         kind = r.run_id.split("-")[0]
-        assert kind in ("dann", "maml") and r.command.startswith(f"python -m core {kind} ")
+        assert kind in ("dann", "fewshot") and r.command.startswith(f"python -m core {kind} ")
     assert len({r.title for r in runs}) == len(runs)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 from core.dann.schedules import LambdaSchedule, LrSchedule
 from core.errors import UserError
+from core.options import config_dict, config_from_dict, option
 
 # What each variant trains. Target labels are read by "target_only" alone (the upper reference);
 # every other variant sees target images without labels.
@@ -24,54 +25,71 @@ OPTIMIZERS = ("sgd", "adam")
 AUGMENTS = {"none": "the labelled images as they are",
             "invert": "each colour channel of each labelled image inverted with probability 1/2"}
 
+ADVERSARIAL = ("dann", "dann_pseudo")  # the variants the lambda schedule acts in
+
+# Flag groups of the command line's help.
+_DOMAINS = "domains and variant"
+_OPTIMISATION = "optimisation"
+_PSEUDO = "pseudo-labels (variant dann_pseudo)"
+_SNAPSHOTS = "snapshots"
+
 # Bumped whenever training changes in a way that makes stored runs of an equal config differ.
 ENGINE_VERSION = 1
 
 
 @dataclass(frozen=True)
 class DANNConfig:
-    """Everything that determines a DANN run's numbers (the device does not: see README)."""
+    """Everything that determines a DANN run's numbers (the device does not: see README).
 
-    source: str = "mnist"  # domain spec: mnist | usps | mnistm | folder:PATH
-    target: str = "mnistm"
-    variant: str = "dann"  # one of VARIANTS
+    Each field is an `option` (core.options): its flag, help and group on the command line, and
+    the Train view's form key, come from here."""
+
+    source: str = option("mnist", "labelled source domain: mnist | usps | mnistm | folder:PATH", group=_DOMAINS)
+    target: str = option("mnistm", "target domain (labels used for evaluation only)", group=_DOMAINS)
+    variant: str = option("dann", choices=VARIANTS, group=_DOMAINS)
     # lambda(p): the DANN paper's ramp 2/(1+exp(-10p)) - 1, scaled to end at 0.3 instead of the
     # paper's 1. At full strength the adversarial term pulls a small target away from its classes
     # (MNIST -> USPS, 2,007 target images: 0.843 at 1, one seed; 0.935 +- 0.021 at 0.3, 6 seeds),
     # while MNIST -> MNIST-M loses nothing (0.916 +- 0.007 at 1, 0.915 +- 0.004 at 0.3, 3 seeds).
-    schedule: LambdaSchedule = field(default_factory=lambda: LambdaSchedule(value=0.3))
-    lr: LrSchedule = field(default_factory=LrSchedule)  # mu0 / (1 + alpha p)^beta, as in the paper
-    model: str = ""  # "digit" (DANN paper net) or "course" (HW net); "" picks by domain
-    epochs: int = 6  # about 4 minutes for MNIST -> MNIST-M on 2 CPU cores at the default batch size
-    steps_per_epoch: int = 0  # optimizer steps per epoch; 0: one pass over the larger training set
+    schedule: LambdaSchedule = option(default_factory=lambda: LambdaSchedule(value=0.3), used_by=ADVERSARIAL,
+                                      group="lambda schedule: lambda(p) for training progress p in [0, 1]")  # fmt: skip
+    lr: LrSchedule = option(default_factory=LrSchedule, group=_OPTIMISATION)  # mu0 / (1 + alpha p)^beta, as in the paper
+    model: str = option("", "network: digit (DANN paper, 3x28x28) or course (HW net, 1x32x32); empty picks digit for "
+                        "digit domains and course for folders", choices=("", "digit", "course"), group=_DOMAINS)  # fmt: skip
+    epochs: int = option(6, "number of epochs", group=_OPTIMISATION)  # about 4 minutes for MNIST -> MNIST-M on 2 CPU cores
+    steps_per_epoch: int = option(0, "optimizer steps per epoch; 0: one pass over the larger training set",
+                                  group=_OPTIMISATION)  # fmt: skip
     # Per domain: each step sees this many source and target images. Small batches cost little
     # more per image on a CPU (about 20% at 32 vs 128) and give four times the updates, which
     # DANN needs: MNIST -> MNIST-M reached 0.771 in 10 epochs at 32, against 0.623 at 128
     # (BENCHMARKS.md, recipe trials).
-    batch_size: int = 32
-    optimizer: str = "sgd"  # "sgd" (the paper's) or "adam"
-    momentum: float = 0.9  # SGD momentum (the paper's); Adam's beta1
-    weight_decay: float = 0.0
-    seed: int = 0
-    source_edges: bool = False  # the course's source transform: grayscale, then Canny edges
+    batch_size: int = option(32, "images per domain per step", group=_OPTIMISATION)
+    optimizer: str = option("sgd", "optimizer (SGD is the paper's)", choices=OPTIMIZERS, group=_OPTIMISATION)
+    momentum: float = option(0.9, "SGD momentum (the paper's), or Adam's beta1", group=_OPTIMISATION)
+    weight_decay: float = option(0.0, "SGD weight decay", group=_OPTIMISATION)
+    seed: int = option(0, "seed for initialisation and batch order", group=_OPTIMISATION)
+    source_edges: bool = option(False, "apply the course's source transform (grayscale, then Canny edges)", group=_DOMAINS)
     # Augmentation of the labelled batches on the device: "none"; "invert": each colour channel
     # of each image is inverted with probability 1/2, so the labelled digits come in every
     # polarity and in colours (a white digit on black becomes, say, red on cyan). MNIST -> MNIST-M
     # (one seed, 6 epochs): DANN 0.727 -> 0.889 with it; source only 0.565 -> 0.757 (BENCHMARKS.md).
-    augment: str = "invert"
-    pseudo_threshold: float = 0.95  # dann_pseudo: teacher confidence needed to use a pseudo-label
+    augment: str = option("invert", "augmentation of the labelled images", choices=AUGMENTS, group=_DOMAINS,
+                          absent="none")  # fmt: skip
+    pseudo_threshold: float = option(0.95, "teacher confidence needed to use a target pseudo-label",
+                                     used_by=("dann_pseudo",), group=_PSEUDO)  # fmt: skip
     # dann_pseudo: EMA decay of the teacher, per step. The course's 0.9 per step makes the teacher
     # a copy of the student that confirms its own mistakes (MNIST -> MNIST-M collapsed to 0.34 at
     # epoch 5 in our trial); 0.99 averages over about 100 steps, as mean-teacher methods do.
-    teacher_decay: float = 0.99
-    pseudo_weight: float = 1.0  # dann_pseudo: weight of the pseudo-label loss
+    teacher_decay: float = option(0.99, "EMA decay of the teacher per step", used_by=("dann_pseudo",), group=_PSEUDO)
+    pseudo_weight: float = option(1.0, "weight of the pseudo-label loss", used_by=("dann_pseudo",), group=_PSEUDO)
     # dann/dann_pseudo: weight of the mean prediction entropy on target batches (conditional
     # entropy minimisation, as in VADA), scaled by lambda(p) so it grows as the domains align.
     # It pushes target features away from class boundaries, which gradient reversal alone does not.
     # MNIST -> MNIST-M with invert augmentation (one seed): 0.889 without it, 0.909 at 0.3.
-    target_entropy: float = 0.3
-    snapshot_size: int = 1000  # items per domain in the fixed, class-balanced feature sample
-    snapshot_dims: int = 64  # principal components kept per snapshot (0 keeps all dimensions)
+    target_entropy: float = option(0.3, "dann/dann_pseudo: weight of target prediction entropy, times lambda(p); 0: off",
+                                   used_by=ADVERSARIAL, absent=0.0, group=_OPTIMISATION)  # fmt: skip
+    snapshot_size: int = option(1000, "items per domain in the fixed feature sample stored every epoch", group=_SNAPSHOTS)
+    snapshot_dims: int = option(64, "principal components kept per snapshot (0: all)", group=_SNAPSHOTS)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -102,48 +120,17 @@ class DANNConfig:
     @property
     def adversarial(self) -> bool:
         """Whether the lambda schedule reaches the features (source_only/target_only use 0)."""
-        return self.variant in ("dann", "dann_pseudo")
+        return self.variant in ADVERSARIAL
 
     def to_dict(self) -> dict[str, Any]:
         """The settings that matter for this variant (the hash is taken over exactly these)."""
-        d: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "schedule":
-                if self.adversarial:
-                    d["schedule"] = value.to_dict()
-            elif f.name == "lr":
-                d["lr"] = value.to_dict()
-            elif f.name in ("pseudo_threshold", "teacher_decay", "pseudo_weight"):
-                if self.variant == "dann_pseudo":
-                    d[f.name] = value
-            elif f.name == "target_entropy":
-                # Left out when off, so runs from before the setting existed keep their ids.
-                if self.adversarial and value > 0:
-                    d[f.name] = value
-            elif f.name == "augment":
-                if value != "none":  # left out when off, as above
-                    d[f.name] = value
-            else:
-                d[f.name] = value
-        return d
+        return config_dict(self, selector="variant")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DANNConfig:
-        """Inverse of to_dict; unknown keys are an error (a run from another version or tool)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"unknown DANN config keys {unknown}; expected a subset of {sorted(known)}")
-        kwargs = dict(d)
-        # to_dict leaves these out when off (runs from before the settings existed), whatever the defaults are now
-        kwargs.setdefault("augment", "none")
-        kwargs.setdefault("target_entropy", 0.0)
-        if "schedule" in kwargs:
-            kwargs["schedule"] = LambdaSchedule.from_dict(kwargs["schedule"])
-        if "lr" in kwargs:
-            kwargs["lr"] = LrSchedule.from_dict(kwargs["lr"])
-        return cls(**kwargs)
+        """Inverse of to_dict; unknown keys are an error (a run from another version or tool).
+        A missing augment or target_entropy means off (core.options, `absent`)."""
+        return config_from_dict(cls, d, "DANN")
 
     def run_id(self) -> str:
         """`dann-` + 12 hex digits of a hash over the canonical settings and the engine version."""

@@ -50,6 +50,7 @@ from safetensors.numpy import save as safetensors_bytes
 
 from core.dann.files import snapshot_file
 from core.errors import UserError
+from core.options import option
 
 if TYPE_CHECKING:
     from core.runs import RunStore
@@ -77,12 +78,12 @@ _KNN_BLOCK = 1024  # rows per block of the exact neighbour search, to bound its 
 class EmbedSettings:
     """How the maps are made; UserError on a value no method can use."""
 
-    method: str = "tsne"  # tsne | umap | pca
-    pca_dims: int = 50  # features are reduced with PCA to this many dims first
-    perplexity: float = 30.0  # t-SNE
-    n_neighbors: int = 15  # UMAP
-    min_dist: float = 0.1  # UMAP
-    seed: int = 0
+    method: str = option("tsne", "map method", choices=METHODS)
+    pca_dims: int = option(50, "PCA dimensions the features are reduced to first")
+    perplexity: float = option(30.0, "t-SNE perplexity")
+    n_neighbors: int = option(15, "UMAP n_neighbors", key="neighbors")
+    min_dist: float = option(0.1, "UMAP min_dist")
+    seed: int = option(0, "seed of the layout")
 
     def __post_init__(self):
         if self.method not in METHODS:

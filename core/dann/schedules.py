@@ -17,6 +17,7 @@ from typing import Any
 
 from core.dann.expression import Expression, parse_expression
 from core.errors import UserError
+from core.options import option
 
 SCHEDULE_KINDS: Mapping[str, str] = MappingProxyType({
     "constant": "lambda = value throughout training",
@@ -76,13 +77,14 @@ def _parsed(text: str) -> Expression:
 class LambdaSchedule:
     """lambda(p), the weight of the reversed domain gradient, as a function of progress p."""
 
-    kind: str = "dann"  # one of SCHEDULE_KINDS
-    value: float = 1.0  # constant: lambda itself; dann/log: the scale; linear/step: the final value
-    gamma: float = 10.0  # dann: steepness of the ramp (10 in the paper)
-    start: float = 0.0  # linear: lambda at p=0; step: lambda before the step
-    ramp_end: float = 1.0  # linear: the p at which the ramp reaches value and then stays, in (0, 1]
-    step_at: float = 0.5  # step: the p from which lambda is value, in [0, 1]
-    expr: str = ""  # expr: the formula in p (see core.dann.expression for what is allowed)
+    kind: str = option("dann", key="schedule", choices=SCHEDULE_KINDS)
+    value: float = option(1.0, "constant: lambda; dann/log: scale; linear/step: final value", key="lambda_value")
+    gamma: float = option(10.0, "dann: steepness gamma (10 in the paper)")
+    start: float = option(0.0, "linear/step: value at the start", key="lambda_start")
+    ramp_end: float = option(1.0, "linear: p where the ramp ends and lambda stays, in (0, 1]")
+    step_at: float = option(0.5, "step: p where lambda jumps, in [0, 1]")
+    expr: str = option("", 'expr: an expression in p, e.g. "2/(1+exp(-10*p))-1" (numbers, p, pi, e, + - * / **, '
+                       "exp, log, sqrt, sin, cos, tanh, sigmoid, abs, min, max, clip)")  # fmt: skip
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or self.kind not in SCHEDULE_KINDS:
@@ -160,9 +162,9 @@ class LambdaSchedule:
 class LrSchedule:
     """The DANN paper's learning-rate annealing, lr0 / (1 + alpha p)^beta."""
 
-    lr0: float = 0.01  # learning rate at p=0 (0.01 in the paper)
-    alpha: float = 10.0  # how fast it decays; 0 keeps the rate constant at lr0
-    beta: float = 0.75  # the decay's exponent; at p=1 the rate is lr0 / (1 + alpha)^beta
+    lr0: float = option(0.01, "initial learning rate mu0 (0.01 in the paper)", key="lr")
+    alpha: float = option(10.0, "lr annealing mu0/(1+alpha p)^beta; 0: constant", key="lr_alpha")
+    beta: float = option(0.75, "lr annealing exponent beta; at p=1 the rate is lr0 / (1 + alpha)^beta", key="lr_beta")
 
     def __post_init__(self) -> None:
         for f in fields(self):

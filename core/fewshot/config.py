@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from core.data.fewshot import FEWSHOT_DATA
 from core.errors import UserError
 from core.fewshot.files import KIND, LEGACY_KIND
 from core.fewshot.solvers import HEAD_INITS, SOLVERS
+from core.options import config_dict, config_from_dict, option
 
 # Bumped whenever training changes in a way that makes stored runs of an equal config differ.
 ENGINE_VERSION = 1
@@ -31,36 +32,51 @@ ENGINE_VERSION = 1
 DEFAULT_TRANSFER_TEST_STEPS = 100
 DEFAULT_TRANSFER_TEST_LR = 0.5
 
-# Which settings each solver reads: to_dict drops the others, so they never change a run's id.
-_META_ONLY = ("meta_batch", "queries", "inner_steps", "inner_lr", "task_aug")
-_TRANSFER_ONLY = ("batch_size",)
+# Which solvers read a setting: to_dict drops it for the others, so it never changes their ids.
+_TASKS = ("maml", "fomaml", "protonet")  # trained on tasks (episodes)
+_INNER = ("maml", "fomaml")  # take inner SGD steps in training
+_ADAPT = ("maml", "fomaml", "transfer")  # take steps at test
+_SOLVER = "solver and data"
+_OPTIMISATION = "optimisation"
 
 
 @dataclass(frozen=True)
 class FewShotConfig:
     """Everything that determines a few-shot run's numbers (the device and the way the meta-batch
-    is computed do not: see core.fewshot.solvers.batch_plan)."""
+    is computed do not: see core.fewshot.solvers.batch_plan). Each field is an `option`
+    (core.options): its flag, help and group on the command line come from here."""
 
-    solver: str = "maml"  # one of SOLVERS: maml | fomaml | transfer | protonet
-    data: str = "omniglot"  # one of FEWSHOT_DATA: omniglot | synthetic
-    ways: int = 5  # classes per training task, and per validation episode
-    shots: int = 1  # support drawings per class
-    queries: int = 1  # query drawings per class in a training task (the MAML code: as many as shots)
-    meta_batch: int = 32  # tasks per meta-step (the paper's)
-    inner_steps: int = 1  # SGD steps on the support set during meta-training (the paper's, 5-way)
-    inner_lr: float = 0.4  # their step size (the paper's, 5-way Omniglot)
-    test_steps: int = 0  # steps at test and validation; 0: inner_steps (MAML), 100 (transfer)
-    test_lr: float = 0.0  # their step size; 0: inner_lr (MAML), DEFAULT_TRANSFER_TEST_LR (transfer)
-    meta_lr: float = 0.001  # Adam's learning rate for the meta-parameters (or the transfer network)
-    epochs: int = 120  # 120 x 500 = 60,000 meta-steps, the paper's
-    steps_per_epoch: int = 500  # meta-steps (transfer: optimizer steps) between validations
-    rotations: bool = True  # characters turned by 90/180/270 degrees are extra training classes
-    task_aug: float = 0.0  # probability of turning a whole training task by 90 or 270 degrees
-    head_init: str = "zero"  # "zero": a fresh zero head per task (any ways); "learned": the paper's
-    batch_size: int = 128  # transfer: images per optimizer step
-    val_characters: int = 100  # background characters held out for validation (never trained on)
-    val_episodes: int = 200  # validation episodes after each epoch (the same ones every epoch)
-    seed: int = 0
+    solver: str = option("maml", choices=SOLVERS, group=_SOLVER)
+    data: str = option("omniglot", choices=FEWSHOT_DATA, group=_SOLVER)
+    ways: int = option(5, "classes per training task and validation episode", group=_SOLVER)
+    shots: int = option(1, "support drawings per class", group=_SOLVER)
+    # the MAML code: as many queries as shots
+    queries: int = option(1, "query drawings per class in a training task", used_by=_TASKS, group=_SOLVER)
+    meta_batch: int = option(32, "tasks per meta-step (the paper's 32)", used_by=_TASKS, group=_OPTIMISATION)
+    inner_steps: int = option(1, "inner SGD steps during meta-training (the paper's, 5-way)", used_by=_INNER,
+                              group=_OPTIMISATION)  # fmt: skip
+    inner_lr: float = option(0.4, "inner SGD step size (the paper's, 5-way Omniglot)", used_by=_INNER,
+                             group=_OPTIMISATION)  # fmt: skip
+    test_steps: int = option(0, "inner steps at validation and test; 0: as in training (transfer: 100 head steps)",
+                             used_by=_ADAPT, group=_OPTIMISATION)  # fmt: skip
+    test_lr: float = option(0.0, "their step size; 0: --inner-lr (transfer: 0.5)", used_by=_ADAPT, group=_OPTIMISATION)
+    meta_lr: float = option(0.001, "Adam learning rate of the meta-parameters (or the transfer network)",
+                            group=_OPTIMISATION)  # fmt: skip
+    epochs: int = option(120, "epochs, each followed by a validation (120 x 500 = the paper's 60,000 meta-steps)",
+                         group=_OPTIMISATION)  # fmt: skip
+    steps_per_epoch: int = option(500, "meta-steps (transfer: batches) per epoch", group=_OPTIMISATION)
+    rotations: bool = option(True, "do not use rotated characters (90/180/270 degrees) as extra training classes",
+                             flag="--no-rotations", group=_SOLVER)  # fmt: skip
+    task_aug: float = option(0.0, "probability of rotating a whole training task by 90 or 270 degrees (the course's)",
+                             used_by=_TASKS, group=_SOLVER)  # fmt: skip
+    head_init: str = option("zero", "zero: every task starts from a zero head (any number of ways); learned: the "
+                            "MAML paper's", choices=HEAD_INITS, used_by=_INNER, group=_SOLVER)  # fmt: skip
+    batch_size: int = option(128, "transfer: images per optimizer step", used_by=("transfer",), group=_OPTIMISATION)
+    val_characters: int = option(100, "background characters held out for validation (0: no validation)",
+                                 group=_OPTIMISATION)  # fmt: skip
+    # the same episodes every epoch
+    val_episodes: int = option(200, "validation episodes per epoch", group=_OPTIMISATION)
+    seed: int = option(0, "seed for initialisation and task sampling", group=_OPTIMISATION)
 
     def __post_init__(self) -> None:
         for name in ("inner_lr", "test_lr", "meta_lr", "task_aug"):
@@ -120,23 +136,12 @@ class FewShotConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The settings this solver reads (the hash is taken over exactly these)."""
-        skip = set()
-        if not self.meta_learning:
-            skip |= set(_META_ONLY) | {"head_init"}
-        else:
-            skip |= set(_TRANSFER_ONLY)
-        if self.solver == "protonet":
-            skip |= {"inner_steps", "inner_lr", "test_steps", "test_lr", "head_init"}
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        return config_dict(self, selector="solver")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FewShotConfig:
         """Inverse of to_dict; unknown keys are an error (a run from another version or tool)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"unknown few-shot config keys {unknown}; expected a subset of {sorted(known)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "few-shot")
 
     def _hash(self) -> str:
         canonical = json.dumps({"engine": ENGINE_VERSION, **self.to_dict()}, sort_keys=True)

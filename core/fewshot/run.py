@@ -3,7 +3,7 @@
 Layout of a few-shot run folder (see core/runs.py for run.json and metrics.json):
     weights.safetensors   the learner's meta-parameters after the last finished epoch (the conv4
                           body, plus the head when it was meta-learned), metadata: epoch, solver
-    evaluations.json      one entry per evaluation protocol run on it (python -m core maml-eval),
+    evaluations.json      one entry per evaluation protocol run on it (python -m core fewshot-eval),
                           newest last; the same protocol replaces its earlier entry
 """
 

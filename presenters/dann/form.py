@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from core.dann.config import DANNConfig
-from core.dann.schedules import LambdaSchedule, LrSchedule
 from core.data import DIGIT_DOMAINS, DatasetStatus
+from core import options
 from core.errors import UserError
 
 FOLDER = "folder"  # the domain choice that reads an image folder (its path typed beside it)
@@ -20,19 +20,10 @@ EXAMPLE_EXPR = "2/(1+exp(-10*p))-1"
 
 
 def form_defaults() -> dict[str, Any]:
-    """The train controls' starting values: the defaults of DANNConfig and its lambda schedule
-    (model "" lets the config pick the network by domain)."""
-    config = DANNConfig()
-    schedule = config.schedule
-    return {
-        "source": config.source, "source_folder": "", "target": config.target, "target_folder": "",
-        "variant": config.variant, "schedule": schedule.kind, "lambda_value": schedule.value,
-        "gamma": schedule.gamma, "lambda_start": schedule.start, "ramp_end": schedule.ramp_end,
-        "step_at": schedule.step_at, "expr": EXAMPLE_EXPR, "epochs": config.epochs,
-        "batch_size": config.batch_size, "lr0": config.lr.lr0, "seed": config.seed,
-        "steps_per_epoch": config.steps_per_epoch, "snapshot_size": config.snapshot_size, "model": "",
-        "augment": config.augment,
-    }  # fmt: skip
+    """The train controls' starting values, by flat key (core.options): every setting of DANNConfig
+    at its default, an example formula for the expr schedule, and empty folder paths. A setting
+    without a widget keeps its default."""
+    return {**options.defaults(DANNConfig), "expr": EXAMPLE_EXPR, "source_folder": "", "target_folder": ""}
 
 
 def domain_spec(choice: str, folder: str) -> str:
@@ -46,18 +37,14 @@ def domain_spec(choice: str, folder: str) -> str:
 
 
 def config_from_form(form: Mapping[str, Any]) -> DANNConfig:
-    """The DANNConfig the train controls describe; UserError (with the reason) when they don't."""
-    schedule = LambdaSchedule(
-        kind=form["schedule"], value=form["lambda_value"], gamma=form["gamma"], start=form["lambda_start"],
-        ramp_end=form["ramp_end"], step_at=form["step_at"], expr=form["expr"] if form["schedule"] == "expr" else "",
-    )  # fmt: skip
-    return DANNConfig(
-        source=domain_spec(form["source"], form["source_folder"]),
-        target=domain_spec(form["target"], form["target_folder"]),
-        variant=form["variant"], schedule=schedule, lr=LrSchedule(lr0=form["lr0"]), epochs=int(form["epochs"]),
-        batch_size=int(form["batch_size"]), seed=int(form["seed"]), steps_per_epoch=int(form["steps_per_epoch"]),
-        snapshot_size=int(form["snapshot_size"]), model=form["model"], augment=form["augment"],
-    )  # fmt: skip
+    """The DANNConfig the train controls describe; UserError (with the reason) when they don't.
+    The typed formula counts only while the expr schedule is chosen (it is kept while another is)."""
+    values = dict(form)
+    values["source"] = domain_spec(form["source"], form["source_folder"])
+    values["target"] = domain_spec(form["target"], form["target_folder"])
+    if form.get("schedule") != "expr":
+        values["expr"] = ""
+    return options.from_flat(DANNConfig, values)
 
 
 def digit_status(statuses: Iterable[DatasetStatus]) -> dict[str, DatasetStatus]:
