@@ -169,6 +169,9 @@ def _train_controls(status: dict) -> None:
                         persist_state="session")  # fmt: skip
         st.selectbox("Network", ("", "digit", "course"), key="f_model", format_func=NETWORKS.get,
                      persist_state="session")  # fmt: skip
+        st.number_input("Label smoothing (0: off)", 0.0, 0.5, key="f_label_smoothing", step=0.05, format="%.2f",
+                        help="Probability spread evenly over all classes in each labelled image's target",
+                        persist_state="session")  # fmt: skip
 
 
 def _start(jobs: DANNJobs, config) -> None:

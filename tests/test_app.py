@@ -64,9 +64,11 @@ def test_home_page_says_what_hardware_training_will_use(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data"))
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     lines = [m.value for m in at.markdown if m.value.startswith(("CPU (", "CUDA GPU: "))]
-    assert lines == [describe_hardware()]
-    if not nvidia_gpus():
-        assert lines[0].startswith(f"CPU ({os.cpu_count()} cores")
+    gpus = nvidia_gpus()
+    if gpus:
+        assert lines == [f"CUDA GPU: {', '.join(gpus)} (training runs there; the CPU has {os.cpu_count()} cores)"]
+    else:
+        assert lines == [f"CPU ({os.cpu_count()} cores; no NVIDIA GPU found): training runs on the CPU"]
 
 
 def test_the_hardware_line_names_the_gpus_that_nvidia_smi_reports(tmp_path, monkeypatch):

@@ -106,11 +106,12 @@ def test_the_controls_make_the_config_that_start_trains(store, tmp_path):
     at.number_input(key="f_steps_per_epoch").set_value(3)
     at.number_input(key="f_snapshot_size").set_value(50)
     at.selectbox(key="f_model").set_value("digit").run()
+    at.number_input(key="f_label_smoothing").set_value(0.1)
     augment = next(a for a in AUGMENTS if a != DANNConfig().augment)  # not the default, so the control is read
     at.selectbox(key="f_augment").set_value(augment).run()
     expected = DANNConfig(source=f"folder:{source}", target=f"folder:{target}", model="digit", epochs=1, seed=7,
                           steps_per_epoch=3, snapshot_size=50, lr=LrSchedule(lr0=0.02), augment=augment,
-                          schedule=LambdaSchedule(kind="constant", value=0.3))  # fmt: skip
+                          schedule=LambdaSchedule(kind="constant", value=0.3), label_smoothing=0.1)  # fmt: skip
     assert not at.exception and not at.error
     assert f"run id {expected.run_id()}" in _texts(at.caption)[-1]
 

@@ -56,11 +56,12 @@ def prepared_sketch(shape: str, variation: int | None = None, seed: int = 0) -> 
     return prepared.image
 
 
-def test_shipped_models_come_first_by_title_and_the_default_is_maml(shipped_store, tmp_path):
+def test_shipped_models_come_first_by_title_and_the_default_is_maml(tmp_path):
+    store = shipped_fewshot_store(tmp_path / "runs")  # its own copy: the module's shared store stays as shipped
     data = tiny_omniglot()
     config = FewShotConfig(data="synthetic", epochs=1, steps_per_epoch=1, meta_batch=2, val_characters=6, val_episodes=4)
-    run_fewshot(config, shipped_store, device="cpu", data=data)
-    choices = models.fewshot_models(shipped_store, read_shipped(shipped_store))
+    run_fewshot(config, store, device="cpu", data=data)
+    choices = models.fewshot_models(store, read_shipped(store))
     assert [c.run_id for c in choices[: len(FEWSHOT)]] == [r["run_id"] for r in FEWSHOT]
     assert all(c.shipped for c in choices[: len(FEWSHOT)])
     own = choices[len(FEWSHOT)]
@@ -73,7 +74,6 @@ def test_shipped_models_come_first_by_title_and_the_default_is_maml(shipped_stor
         assert (c.status in c.label) == (c.status != "complete")
     # compare: the chosen model, then one shipped run of each other solver
     assert [c.solver for c in models.comparison_models(choices, default)] == ["maml", "fomaml", "transfer"]
-    shutil.rmtree(shipped_store.path(config.run_id()))
 
 
 def test_the_shipped_maml_model_tells_apart_hand_drawn_shapes(maml):

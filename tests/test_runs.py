@@ -135,7 +135,10 @@ def test_missing_run(store):
 
 
 def test_list_is_newest_first_and_filters_by_kind(store):
-    for i, kind in enumerate(["dann", "maml", "dann"]):
+    # created out of name order, so neither the folders' names nor their files' times give the order
+    for i, (kind, created) in enumerate([("dann", 200.0), ("fewshot", 300.0), ("dann", 100.0), ("dann", 400.0)]):
         store.create(f"{kind}-{i}", kind, {}, epochs_planned=1).finish()
-        os.utime(store.root / f"{kind}-{i}" / "run.json")
-    assert [r.run_id for r in store.list(kind="dann")] == ["dann-2", "dann-0"]
+        path = store.root / f"{kind}-{i}" / "run.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "created": created}))
+    assert [r.run_id for r in store.list(kind="dann")] == ["dann-3", "dann-0", "dann-2"]
+    assert [r.run_id for r in store.list()] == ["dann-3", "fewshot-1", "dann-0", "dann-2"]

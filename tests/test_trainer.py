@@ -67,8 +67,26 @@ def test_target_only_needs_target_labels():
 
 
 def test_source_only_never_moves_the_features_with_the_domain_loss():
-    results = _results(DANNConfig(**TINY, variant="source_only"))
+    """With lambda = 0 no gradient of the domain loss reaches the features: training against two
+    different targets leaves the feature extractor and the label head bit for bit the same.
+    DANN's reversed gradient does move them (the check can fail)."""
+    from tests.synthetic import make_domain
+
+    def trained(variant, target_seed):
+        config = DANNConfig(**TINY, variant=variant, schedule=LambdaSchedule(kind="constant", value=0.5))
+        domains = (make_domain("source", 200, 1), make_domain("target", 200, target_seed))
+        trainer = DANNTrainer(config, device="cpu", domains=domains)
+        results = list(trainer.epochs())
+        parts = (trainer.model.features, trainer.model.label_head)
+        return results, {f"{i}.{k}": v.clone() for i, part in enumerate(parts) for k, v in part.named_parameters()}
+
+    results, one = trained("source_only", 2)
     assert all(r.metrics.get("lambda", 0.0) == 0.0 for r in results)
+    _, other = trained("source_only", 3)
+    assert all(torch.equal(one[k], other[k]) for k in one)
+    _, adversarial_one = trained("dann", 2)
+    _, adversarial_other = trained("dann", 3)
+    assert not all(torch.equal(adversarial_one[k], adversarial_other[k]) for k in adversarial_one)
 
 
 def test_lambda_follows_the_schedule():
@@ -214,3 +232,17 @@ def test_config_hash_depends_only_on_what_matters():
 def test_bad_settings_are_user_errors(kwargs, message):
     with pytest.raises(UserError, match=message):
         DANNConfig(**kwargs)
+
+
+def test_label_smoothing_softens_the_class_loss_and_is_out_of_the_id_when_off():
+    assert DANNConfig(label_smoothing=0.0).run_id() == DANNConfig().run_id()
+    assert "label_smoothing" not in DANNConfig().to_dict()
+    smoothed = DANNConfig(**TINY, variant="source_only", label_smoothing=0.2)
+    assert DANNConfig.from_dict(smoothed.to_dict()).label_smoothing == 0.2
+    assert smoothed.run_id() != DANNConfig(**TINY, variant="source_only").run_id()
+    plain, soft = (_results(DANNConfig(**TINY, variant="source_only", label_smoothing=s))[1] for s in (0.0, 0.2))
+    # the same first steps, but the smoothed targets can never be met exactly: a higher loss
+    assert soft.metrics["class_loss"] > plain.metrics["class_loss"]
+    for bad in (-0.1, 1.0):
+        with pytest.raises(UserError, match="label_smoothing"):
+            DANNConfig(label_smoothing=bad)

@@ -248,7 +248,8 @@ class DANNTrainer:
                 with torch.set_grad_enabled(lam != 0 or self.teacher is not None):
                     feats_tgt = self.model.features(x_tgt)
                 feats = torch.cat([feats_lab, feats_tgt])
-                class_loss = F.cross_entropy(self.model.classify(feats[:bs]), labelled.train_labels[li])
+                class_loss = F.cross_entropy(self.model.classify(feats[:bs]), labelled.train_labels[li],
+                                             label_smoothing=self.config.label_smoothing)  # fmt: skip
                 domain_loss = F.binary_cross_entropy_with_logits(
                     self.model.discriminate(feats, lam).float(), domain_y
                 )
