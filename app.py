@@ -5,6 +5,11 @@ import streamlit as st
 st.set_page_config(page_title="Transfer Explorer", page_icon=":material/compare_arrows:", layout="wide")
 
 home = st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True)
-domain_adaptation = st.Page("app_pages/domain_adaptation.py", title="Domain adaptation", icon=":material/compare_arrows:", url_path="domain-adaptation")
+domain_adaptation = st.Page(
+    "app_pages/domain_adaptation.py",
+    title="Domain adaptation",
+    icon=":material/compare_arrows:",
+    url_path="domain-adaptation",
+)
 few_shot = st.Page("app_pages/few_shot.py", title="Few-shot drawing", icon=":material/draw:", url_path="few-shot")
 st.navigation([home, domain_adaptation, few_shot]).run()

@@ -13,28 +13,28 @@ import streamlit as st
 
 from app_pages.background import job_registry
 from app_pages.presentation import presentation_view
-from core.dann.points import Points, item_images, load_points
-from core.data.domains import short_spec
-from presenters.dann import figures
-from presenters import runs as run_names
-from presenters.dann import explore
-from presenters.dann import form
-from presenters.dann import schedule_preview
 from core.dann.config import AUGMENTS, VARIANTS
+from core.dann.jobs import MAPS, TRAIN, DANNJobs
+from core.dann.maps import METHODS, EmbedSettings, RunMaps, load_maps, snapshot_epochs
+from core.dann.points import Points, item_images, load_points
 from core.dann.schedules import SCHEDULE_KINDS
 from core.data import DIGIT_DOMAINS, dataset_status
-from core.dann.maps import METHODS, EmbedSettings, RunMaps, load_maps, snapshot_epochs
+from core.data.domains import short_spec
 from core.errors import UserError
-from core.dann.jobs import MAPS, TRAIN, DANNJobs
 from core.jobs import JobStatus
 from core.paths import checkpoints_dir
 from core.runs import RunInfo, RunStore
 from core.shipped import ShippedRun, read_shipped
+from presenters import runs as run_names
+from presenters.dann import explore, figures, form, schedule_preview
 
 VIEWS = ("Train", "Explore", "Compare")
 METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
-NETWORKS = {"": "by domain: the DANN paper's for digits, the course's for folders",
-            "digit": "the DANN paper's (3×28×28 input)", "course": "the course's (1×32×32 input)"}  # fmt: skip
+NETWORKS = {
+    "": "by domain: the DANN paper's for digits, the course's for folders",
+    "digit": "the DANN paper's (3×28×28 input)",
+    "course": "the course's (1×32×32 input)",
+}
 POLL_SECONDS = 1.0
 
 
@@ -56,8 +56,7 @@ def _points(root: str, run_id: str, epochs: tuple[int, ...]) -> Points:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the images of the map's items…")
-def _item_images(spec: str, model: str, edges: bool, ids: tuple[int, ...], name: str | None,
-                 eval_items: int | None):  # fmt: skip
+def _item_images(spec: str, model: str, edges: bool, ids: tuple[int, ...], name: str | None, eval_items: int | None):
     """The snapshot items' images of one domain (the dataset is loaded once, only these are kept)."""
     return item_images(spec, model, ids, edges=edges, trained_on={"name": name, "eval_items": eval_items})
 
@@ -117,20 +116,35 @@ def _domain_picker(side: str, status: dict) -> None:
         name = form.DOMAIN_NAMES[spec]
         return name if status.get(spec) is None or status[spec].available else f"{name} (not at hand)"
 
-    st.selectbox(side.capitalize(), (*DIGIT_DOMAINS, form.FOLDER), format_func=label, key=f"f_{side}",
-                 persist_state="session")  # fmt: skip
+    st.selectbox(
+        side.capitalize(), (*DIGIT_DOMAINS, form.FOLDER), format_func=label, key=f"f_{side}", persist_state="session"
+    )
     if st.session_state[f"f_{side}"] == form.FOLDER:
-        st.text_input(f"{side.capitalize()} folder", key=f"f_{side}_folder", placeholder="/path/to/train_data",
-                      help="One subfolder per class (a single subfolder means unlabelled).",
-                      persist_state="session")  # fmt: skip
+        st.text_input(
+            f"{side.capitalize()} folder",
+            key=f"f_{side}_folder",
+            placeholder="/path/to/train_data",
+            help="One subfolder per class (a single subfolder means unlabelled).",
+            persist_state="session",
+        )
 
 
 def _schedule_controls() -> None:
-    kind = st.selectbox("λ schedule", tuple(SCHEDULE_KINDS), key="f_schedule", persist_state="session",
-                        help="\n".join(f"- **{k}**: {v}" for k, v in SCHEDULE_KINDS.items()))  # fmt: skip
+    kind = st.selectbox(
+        "λ schedule",
+        tuple(SCHEDULE_KINDS),
+        key="f_schedule",
+        persist_state="session",
+        help="\n".join(f"- **{k}**: {v}" for k, v in SCHEDULE_KINDS.items()),
+    )
     if kind == "expr":
-        st.text_input("λ(p) =", key="f_expr", live=True, persist_state="session",
-                      help="Numbers, p, pi, e, + - * / **, exp log sqrt sin cos tanh sigmoid abs min max clip.")  # fmt: skip
+        st.text_input(
+            "λ(p) =",
+            key="f_expr",
+            live=True,
+            persist_state="session",
+            help="Numbers, p, pi, e, + - * / **, exp log sqrt sin cos tanh sigmoid abs min max clip.",
+        )
         return
     value_label = {"constant": "λ", "dann": "scale", "log": "scale"}.get(kind, "final λ")
     cols = st.columns(2)
@@ -151,27 +165,52 @@ def _train_controls(status: dict) -> None:
         _domain_picker("source", status)
     with cols[1]:
         _domain_picker("target", status)
-    st.selectbox("Variant", tuple(VARIANTS), key="f_variant", format_func=lambda v: f"{v}: {VARIANTS[v]}",
-                 persist_state="session")  # fmt: skip
-    st.selectbox("Augmentation of the labelled images", tuple(AUGMENTS), key="f_augment", persist_state="session",
-                 format_func=lambda a: f"{a}: {AUGMENTS[a]}")  # fmt: skip
+    st.selectbox(
+        "Variant",
+        tuple(VARIANTS),
+        key="f_variant",
+        format_func=lambda v: f"{v}: {VARIANTS[v]}",
+        persist_state="session",
+    )
+    st.selectbox(
+        "Augmentation of the labelled images",
+        tuple(AUGMENTS),
+        key="f_augment",
+        persist_state="session",
+        format_func=lambda a: f"{a}: {AUGMENTS[a]}",
+    )
     _schedule_controls()
     cols = st.columns(4)
     cols[0].number_input("Epochs", 1, 200, key="f_epochs", persist_state="session")
-    cols[1].number_input("Batch size", 1, 1024, key="f_batch_size", help="images per domain per step",
-                         persist_state="session")  # fmt: skip
+    cols[1].number_input(
+        "Batch size", 1, 1024, key="f_batch_size", help="images per domain per step", persist_state="session"
+    )
     cols[2].number_input("Learning rate", 1e-5, 1.0, key="f_lr", format="%.4f", step=0.001, persist_state="session")
     cols[3].number_input("Seed", 0, 2**31 - 1, key="f_seed", persist_state="session")
     with st.expander("Advanced: shorter epochs, smaller maps"):
-        st.number_input("Steps per epoch (0: one pass over the larger training set)", 0, 100_000,
-                        key="f_steps_per_epoch", persist_state="session")  # fmt: skip
-        st.number_input("Snapshot items per domain (points on the map)", 10, 5000, key="f_snapshot_size",
-                        persist_state="session")  # fmt: skip
-        st.selectbox("Network", ("", "digit", "course"), key="f_model", format_func=NETWORKS.get,
-                     persist_state="session")  # fmt: skip
-        st.number_input("Label smoothing (0: off)", 0.0, 0.5, key="f_label_smoothing", step=0.05, format="%.2f",
-                        help="Probability spread evenly over all classes in each labelled image's target",
-                        persist_state="session")  # fmt: skip
+        st.number_input(
+            "Steps per epoch (0: one pass over the larger training set)",
+            0,
+            100_000,
+            key="f_steps_per_epoch",
+            persist_state="session",
+        )
+        st.number_input(
+            "Snapshot items per domain (points on the map)", 10, 5000, key="f_snapshot_size", persist_state="session"
+        )
+        st.selectbox(
+            "Network", ("", "digit", "course"), key="f_model", format_func=NETWORKS.get, persist_state="session"
+        )
+        st.number_input(
+            "Label smoothing (0: off)",
+            0.0,
+            0.5,
+            key="f_label_smoothing",
+            step=0.05,
+            format="%.2f",
+            help="Probability spread evenly over all classes in each labelled image's target",
+            persist_state="session",
+        )
 
 
 def _start(jobs: DANNJobs, config) -> None:
@@ -204,18 +243,28 @@ def _train_view(jobs: DANNJobs, store: RunStore, present: bool) -> None:
     problems += form.missing_data((st.session_state["f_source"], st.session_state["f_target"]), status)
     with right:
         if config is not None:
-            st.markdown(schedule_preview.preview_html(schedule_preview.schedule_preview(config)), unsafe_allow_html=True)
+            st.markdown(
+                schedule_preview.preview_html(schedule_preview.schedule_preview(config)), unsafe_allow_html=True
+            )
         for problem in problems:
             st.error(problem)
         trained = config is not None and store.find(config.run_id()) is not None
         if config is not None:
             steps = f"{config.steps_per_epoch} steps" if config.steps_per_epoch else "one pass"
-            st.caption(f"{config.epochs} epochs of {steps}, {config.batch_size} images per domain per step; "
-                       f"run id {config.run_id()}")  # fmt: skip
+            st.caption(
+                f"{config.epochs} epochs of {steps}, {config.batch_size} images per domain per step; "
+                f"run id {config.run_id()}"
+            )
         if trained:
             st.info("This configuration was trained before: Start opens the stored run.")
-        st.button("Open the stored run" if trained else "Start training", type="primary", disabled=bool(problems),
-                  on_click=_start, args=(jobs, config), key="start")  # fmt: skip
+        st.button(
+            "Open the stored run" if trained else "Start training",
+            type="primary",
+            disabled=bool(problems),
+            on_click=_start,
+            args=(jobs, config),
+            key="start",
+        )
         _job_section(jobs)
 
 
@@ -224,8 +273,10 @@ def _job_section(jobs: DANNJobs) -> None:
     if job_id:
         status = jobs.registry.status(job_id)
         if status is None or status.kind != TRAIN:  # unknown here, or not a training (a crafted URL)
-            st.warning(f"This server does not know job {job_id} (it may have restarted). Any epochs it stored "
-                       "are under Explore.")  # fmt: skip
+            st.warning(
+                f"This server does not know job {job_id} (it may have restarted). Any epochs it stored "
+                "are under Explore."
+            )
         else:
             _job_panel(jobs, status)
     _other_jobs(jobs, job_id)
@@ -270,7 +321,9 @@ def _draw_job(jobs: DANNJobs, s: JobStatus) -> None:
     else:
         st.error(f"The job failed: {s.error}")
     if s.kind == TRAIN and s.details.maps_error:
-        st.warning(f"The t-SNE frames could not be computed during training ({s.details.maps_error}); Explore computes them.")
+        st.warning(
+            f"The t-SNE frames could not be computed during training ({s.details.maps_error}); Explore computes them."
+        )
     if s.active:
         st.button("Cancel", key=f"cancel-{s.job_id}", on_click=jobs.registry.cancel, args=(s.job_id,))
 
@@ -305,7 +358,11 @@ def _other_jobs(jobs: DANNJobs, current: str | None) -> None:
     with st.expander(f"Other trainings on this server ({sum(j.active for j in others)} active)"):
         for j in others:
             cols = st.columns([4, 1])
-            where = f"queue position {j.position}" if j.position else f"{j.state}, epoch {j.details.epoch}/{j.details.epochs}"
+            where = (
+                f"queue position {j.position}"
+                if j.position
+                else f"{j.state}, epoch {j.details.epoch}/{j.details.epochs}"
+            )
             cols[0].write(f"{j.title} · {where}")
             cols[1].button("Watch", key=f"watch-{j.job_id}", on_click=_watch, args=(j.job_id,))
 
@@ -331,8 +388,12 @@ def _maps_for(jobs: DANNJobs, store: RunStore, info: RunInfo, method: str) -> tu
     if missing and not (job is not None and job.active) and not (training is not None and method == "tsne"):
         if job is not None and job.state in ("failed", "cancelled"):
             st.error(f"The {METHOD_NAMES[method]} maps were not computed: {job.error or 'cancelled'}")
-            st.button("Compute them again", key=f"maps-again-{info.run_id}-{method}",
-                      on_click=jobs.start_maps, args=(info.run_id, settings))  # fmt: skip
+            st.button(
+                "Compute them again",
+                key=f"maps-again-{info.run_id}-{method}",
+                on_click=jobs.start_maps,
+                args=(info.run_id, settings),
+            )
             return maps, training
         job = jobs.registry.status(jobs.start_maps(info.run_id, settings))
     if job is not None and job.active:
@@ -380,12 +441,21 @@ def _explore_controls(runs: list[RunInfo], shipped: list[ShippedRun]) -> tuple[s
         st.session_state["run"] = st.query_params["run"]
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="run", on_change=_run_picked)
     with st.container(horizontal=True, gap="large", vertical_alignment="bottom"):
-        method = st.segmented_control("Method", METHODS, format_func=METHOD_NAMES.get, key="method",
-                                      default="tsne", required=True, bind="query-params")  # fmt: skip
-        colour = st.segmented_control("Colour by", figures.COLOUR_BY, key="colour", default="domain",
-                                      required=True, bind="query-params")  # fmt: skip
-        markers = st.toggle("Shapes by domain", value=True, key="markers",
-                            help="Circles for source items, diamonds for target items.")  # fmt: skip
+        method = st.segmented_control(
+            "Method",
+            METHODS,
+            format_func=METHOD_NAMES.get,
+            key="method",
+            default="tsne",
+            required=True,
+            bind="query-params",
+        )
+        colour = st.segmented_control(
+            "Colour by", figures.COLOUR_BY, key="colour", default="domain", required=True, bind="query-params"
+        )
+        markers = st.toggle(
+            "Shapes by domain", value=True, key="markers", help="Circles for source items, diamonds for target items."
+        )
         play = st.toggle("Animation", key="play", help="Every epoch in one figure: press ▶ Play under the map.")
     return run_id, method, figures.MapStyle(colour_by=colour, marker_by_domain=markers), play
 
@@ -433,29 +503,39 @@ def _inspect_panel(info: RunInfo, points: Points, epoch: int, names: tuple[str, 
         why = None
         try:
             edges = side == "source" and bool(cfg.get("source_edges"))
-            images = _item_images(str(cfg.get(side)), str(cfg.get("model")), edges, tuple(ids.tolist()),
-                                  facts.get("name"), facts.get("eval_items"))  # fmt: skip
+            images = _item_images(
+                str(cfg.get(side)),
+                str(cfg.get("model")),
+                edges,
+                tuple(ids.tolist()),
+                facts.get("name"),
+                facts.get("eval_items"),
+            )
             picture.image(explore.enlarged(images[position]), width=112)
         except UserError as err:
             why = str(err)
         label = f"label {item.label}" if item.label >= 0 else "no label"
         mark = "" if item.label < 0 else (" ✓" if item.prediction == item.label else " ✗")
         prob = "" if item.domain_prob is None else f"  \ndomain classifier: P(target) = {item.domain_prob:.2f}"
-        text.markdown(f"**{names[item.domain]}** item {item.item}  \n{label} · predicted {item.prediction}{mark} "
-                      f"(epoch {epoch}){prob}")  # fmt: skip
+        text.markdown(
+            f"**{names[item.domain]}** item {item.item}  \n{label} · predicted {item.prediction}{mark} "
+            f"(epoch {epoch}){prob}"
+        )
     if why is not None:
         st.caption(f"No image: {why}")
 
 
-def _explore_view(jobs: DANNJobs, store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun],
-                  present: bool) -> None:  # fmt: skip
+def _explore_view(
+    jobs: DANNJobs, store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun], present: bool
+) -> None:
     with _controls(present):
         run_id, method, style, play = _explore_controls(runs, shipped)
     info = next(r for r in runs if r.run_id == run_id)
     titles = {s.run_id: s.title for s in shipped}
     if present:
-        style = figures.MapStyle(style.colour_by, style.marker_by_domain, font_size=22, height=820, point_size=8,
-                                 width=780)  # fmt: skip
+        style = figures.MapStyle(
+            style.colour_by, style.marker_by_domain, font_size=22, height=820, point_size=8, width=780
+        )
     maps, job = _maps_for(jobs, store, info, method)
     rows = store.metrics(run_id)
     if job is not None:
@@ -463,7 +543,9 @@ def _explore_view(jobs: DANNJobs, store: RunStore, runs: list[RunInfo], shipped:
     if maps is None:
         st.info(f"No {METHOD_NAMES[method]} map of this run yet; it is being computed.")
         if rows:
-            st.plotly_chart(figures.metrics_figure(rows, title=run_names.run_label(info, titles.get(run_id))), key="metrics")
+            st.plotly_chart(
+                figures.metrics_figure(rows, title=run_names.run_label(info, titles.get(run_id))), key="metrics"
+            )
         return
     points = _points(str(store.root), run_id, tuple(maps.epochs))
     title = f"{METHOD_NAMES[method]} · {titles.get(run_id, info.config.get('variant'))}"
@@ -471,8 +553,16 @@ def _explore_view(jobs: DANNJobs, store: RunStore, runs: list[RunInfo], shipped:
 
 
 @st.fragment
-def _map_panel(info: RunInfo, maps: RunMaps, points: Points, rows: list[dict], title: str,
-               style: figures.MapStyle, play: bool, present: bool) -> None:  # fmt: skip
+def _map_panel(
+    info: RunInfo,
+    maps: RunMaps,
+    points: Points,
+    rows: list[dict],
+    title: str,
+    style: figures.MapStyle,
+    play: bool,
+    present: bool,
+) -> None:
     """The map, its epoch slider, the clicked item, the metric curves and the exports. A fragment:
     moving the slider or clicking a point reruns only this part, not the whole page."""
     epochs = maps.epochs
@@ -490,51 +580,87 @@ def _map_panel(info: RunInfo, maps: RunMaps, points: Points, rows: list[dict], t
         _inspect_panel(info, points, epoch, names, row)
         height = 420 if present else 340
         font = style.font_size
-        st.plotly_chart(figures.metrics_figure(rows, epoch=epoch, title="per-epoch metrics", font_size=font,
-                                               height=height), key="metrics")  # fmt: skip
+        st.plotly_chart(
+            figures.metrics_figure(rows, epoch=epoch, title="per-epoch metrics", font_size=font, height=height),
+            key="metrics",
+        )
         i = epochs.index(epoch)
         moved = maps.displacement[i]
-        st.caption(f"Epoch {epoch}: trustworthiness {maps.trustworthiness[i]:.3f}"
-                   + (f", points moved {moved:.2f} on average since the previous frame" if moved is not None else "")
-                   + f"; {len(points.domain)} points; axes fixed over all epochs.")  # fmt: skip
+        st.caption(
+            f"Epoch {epoch}: trustworthiness {maps.trustworthiness[i]:.3f}"
+            + (f", points moved {moved:.2f} on average since the previous frame" if moved is not None else "")
+            + f"; {len(points.domain)} points; axes fixed over all epochs."
+        )
         if not present:
             _exports(maps, points, names, title, epoch, style, rows, info)
 
 
-def _exports(maps: RunMaps, points: Points, names: tuple[str, str], title: str, epoch: int,
-             style: figures.MapStyle, rows: list[dict], info: RunInfo) -> None:  # fmt: skip
+def _exports(
+    maps: RunMaps,
+    points: Points,
+    names: tuple[str, str],
+    title: str,
+    epoch: int,
+    style: figures.MapStyle,
+    rows: list[dict],
+    info: RunInfo,
+) -> None:
     """Download buttons; the HTML and the PNG are made only when clicked."""
     stem = f"{info.run_id}-{maps.settings.method}"
     row = st.container(horizontal=True)
     row.download_button(
-        "Animation (HTML)", lambda: figures.animation_html(figures.map_animation(maps, points, names, title=title,
-                                                                                 start_epoch=epoch, style=style)),
-        file_name=f"{stem}.html", mime="text/html", on_click="ignore", key="export_html",
-    )  # fmt: skip
+        "Animation (HTML)",
+        lambda: figures.animation_html(
+            figures.map_animation(maps, points, names, title=title, start_epoch=epoch, style=style)
+        ),
+        file_name=f"{stem}.html",
+        mime="text/html",
+        on_click="ignore",
+        key="export_html",
+    )
     row.download_button(
-        "Frame (PNG)", lambda: figures.map_png(maps, points, epoch, names, title=title, style=style),
-        file_name=f"{stem}-epoch{epoch}.png", mime="image/png", on_click="ignore", key="export_png",
-    )  # fmt: skip
-    row.download_button("Metrics (CSV)", explore.metrics_csv(rows), file_name=f"{info.run_id}-metrics.csv",
-                        mime="text/csv", on_click="ignore", key="export_csv")  # fmt: skip
+        "Frame (PNG)",
+        lambda: figures.map_png(maps, points, epoch, names, title=title, style=style),
+        file_name=f"{stem}-epoch{epoch}.png",
+        mime="image/png",
+        on_click="ignore",
+        key="export_png",
+    )
+    row.download_button(
+        "Metrics (CSV)",
+        explore.metrics_csv(rows),
+        file_name=f"{info.run_id}-metrics.csv",
+        mime="text/csv",
+        on_click="ignore",
+        key="export_csv",
+    )
 
 
 # ---- Compare -----------------------------------------------------------------------------------
 
 
-def _compare_view(jobs: DANNJobs, store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun],
-                  present: bool) -> None:  # fmt: skip
+def _compare_view(
+    jobs: DANNJobs, store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun], present: bool
+) -> None:
     titles = {s.run_id: s.title for s in shipped}
     labels = {r.run_id: run_names.run_label(r, titles.get(r.run_id)) for r in runs}
     by_id = {r.run_id: r for r in runs}
     with _controls(present):
-        chosen = st.multiselect("Runs (2 to 4)", list(labels), default=explore.compare_defaults(runs),
-                                format_func=labels.get, max_selections=4, key="compare")  # fmt: skip
+        chosen = st.multiselect(
+            "Runs (2 to 4)",
+            list(labels),
+            default=explore.compare_defaults(runs),
+            format_func=labels.get,
+            max_selections=4,
+            key="compare",
+        )
         cols = st.columns(2)
-        method = cols[0].segmented_control("Method", METHODS, format_func=METHOD_NAMES.get, key="compare_method",
-                                           default="tsne", required=True)  # fmt: skip
-        colour = cols[1].segmented_control("Colour by", figures.COLOUR_BY, key="compare_colour", default="domain",
-                                           required=True)  # fmt: skip
+        method = cols[0].segmented_control(
+            "Method", METHODS, format_func=METHOD_NAMES.get, key="compare_method", default="tsne", required=True
+        )
+        colour = cols[1].segmented_control(
+            "Colour by", figures.COLOUR_BY, key="compare_colour", default="domain", required=True
+        )
     if len(chosen) < 2:
         st.info("Pick two to four runs to compare.")
         return
@@ -550,8 +676,14 @@ def _compare_view(jobs: DANNJobs, store: RunStore, runs: list[RunInfo], shipped:
     for run_id, maps in ready.items():
         info = by_id[run_id]
         points = _points(str(store.root), run_id, tuple(maps.epochs))
-        figs[run_id] = figures.map_figure(maps, points, explore.nearest_epoch(maps.epochs, epoch), _domain_names(info),
-                                          title=titles.get(run_id, info.config.get("variant", "")), style=style)  # fmt: skip
+        figs[run_id] = figures.map_figure(
+            maps,
+            points,
+            explore.nearest_epoch(maps.epochs, epoch),
+            _domain_names(info),
+            title=titles.get(run_id, info.config.get("variant", "")),
+            style=style,
+        )
     top = max((fig.layout.margin.t for fig in figs.values()), default=0)
     for col, run_id in zip(st.columns(len(chosen)), chosen):
         job = found[run_id][1]
@@ -566,7 +698,9 @@ def _compare_view(jobs: DANNJobs, store: RunStore, runs: list[RunInfo], shipped:
             st.plotly_chart(figs[run_id].update_layout(margin_t=top), key=f"compare-map-{run_id}")
     names = [titles.get(r) or run_names.short_run_name(by_id[r]) for r in chosen]
     curves = {f"{i + 1}: {name}": store.metrics(r) for i, (name, r) in enumerate(zip(names, chosen))}
-    st.plotly_chart(figures.compare_figure(curves, font_size=font, height=700 if present else 560), key="compare_metrics")
+    st.plotly_chart(
+        figures.compare_figure(curves, font_size=font, height=700 if present else 560), key="compare_metrics"
+    )
 
 
 # ---- the page ------------------------------------------------------------------------------------
@@ -574,15 +708,15 @@ def _compare_view(jobs: DANNJobs, store: RunStore, runs: list[RunInfo], shipped:
 store = RunStore(checkpoints_dir())
 jobs = _jobs(str(store.root))
 present = presentation_view(
-    "present", "Domain adaptation",
+    "present",
+    "Domain adaptation",
     "Train DANN with a λ schedule of your choice in the background; watch source and target features align, "
     "epoch by epoch.",
     "Large plots and fonts, controls folded away; ?present=1 in the URL.",
 )
 if _bound("view") not in VIEWS:
     st.session_state["view"] = VIEWS[0]
-view = st.segmented_control("View", VIEWS, key="view", required=True, bind="query-params",
-                            label_visibility="collapsed")  # fmt: skip
+view = st.segmented_control("View", VIEWS, key="view", required=True, bind="query-params", label_visibility="collapsed")
 _show_flash()
 try:
     if view == "Train":

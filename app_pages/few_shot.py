@@ -19,15 +19,13 @@ from core.data.sketches import SIZE as SKETCH_SIZE
 from core.data.sketches import STROKE_WIDTH, render_paths, sketch_paths
 from core.errors import UserError
 from core.fewshot import demo
-from presenters.fewshot import figures
-from presenters.fewshot import canvas
-from presenters.fewshot import models
 from core.fewshot.drawing import OK, Prepared, prepare_drawing
 from core.fewshot.files import SOLVER_NAMES
 from core.fewshot.run import evaluation_pool, load_learner
 from core.paths import checkpoints_dir
 from core.runs import RunStore
 from core.shipped import read_shipped
+from presenters.fewshot import canvas, figures, models
 
 WAYS = 5
 QUERY = "q"
@@ -39,11 +37,22 @@ EXAMPLE_SHAPES = ("circle", "plus", "triangle", "zigzag", "spiral")
 
 
 def _state() -> dict:
-    return st.session_state.setdefault("fewshot", {
-        "gen": 0, "gens": {}, "json": {}, "initial": {}, "size": {}, "prepared": {},
-        "names": [f"class {chr(65 + i)}" for i in range(WAYS)],
-        "result": None, "compare": None, "episode_seed": 0, "widgets": {},
-    })  # fmt: skip
+    return st.session_state.setdefault(
+        "fewshot",
+        {
+            "gen": 0,
+            "gens": {},
+            "json": {},
+            "initial": {},
+            "size": {},
+            "prepared": {},
+            "names": [f"class {chr(65 + i)}" for i in range(WAYS)],
+            "result": None,
+            "compare": None,
+            "episode_seed": 0,
+            "widgets": {},
+        },
+    )
 
 
 def _restore(key: str, default) -> None:
@@ -119,10 +128,15 @@ def _canvas(cid: str, size: int, scale: int) -> Prepared | None:
         drawn = FS["json"].get(cid)
         FS["initial"][cid] = canvas.scale_drawing(drawn, size / FS["size"].get(cid, size))
     result = st_canvas(
-        key=key, width=size, height=size, stroke_width=max(2, round(_brush(size))),
-        stroke_color="#000000", initial_drawing=FS["initial"].get(cid),
-        return_image_data=True, update_streamlit=True,
-    )  # fmt: skip
+        key=key,
+        width=size,
+        height=size,
+        stroke_width=max(2, round(_brush(size))),
+        stroke_color="#000000",
+        initial_drawing=FS["initial"].get(cid),
+        return_image_data=True,
+        update_streamlit=True,
+    )
     if result is not None and result.json_data is not None:
         FS["json"][cid], FS["size"][cid] = result.json_data, size
         image = result.image_data
@@ -147,8 +161,9 @@ def _model_picker(choices: list[models.ModelChoice]) -> models.ModelChoice:
     _restore("fs-model", default.label)
     if st.session_state["fs-model"] not in by_label:
         st.session_state["fs-model"] = default.label
-    choice = by_label[st.selectbox("Model", list(by_label), key="fs-model",
-                                   help="Shipped runs first, then every stored few-shot run")]  # fmt: skip
+    choice = by_label[
+        st.selectbox("Model", list(by_label), key="fs-model", help="Shipped runs first, then every stored few-shot run")
+    ]
     _keep("fs-model")
     if FS.get("settings_for") != choice.run_id:  # a new model: its own test-time settings
         FS["settings_for"] = choice.run_id
@@ -161,10 +176,22 @@ def _model_picker(choices: list[models.ModelChoice]) -> models.ModelChoice:
 def _settings(choice: models.ModelChoice) -> tuple[int, float]:
     _restore("fs-steps", choice.steps)
     _restore("fs-lr", choice.lr)
-    steps = st.slider("Inner steps", 0, demo.max_steps(choice.steps), key="fs-steps",
-                      help=f"Gradient steps on the five drawings; this model was evaluated with {choice.steps}")  # fmt: skip
-    lr = st.number_input("Inner lr", min_value=0.0, max_value=10.0, step=0.05, key="fs-lr", format="%.3f",
-                         help=f"Step size of each inner step; this model was evaluated with {choice.lr:g}")  # fmt: skip
+    steps = st.slider(
+        "Inner steps",
+        0,
+        demo.max_steps(choice.steps),
+        key="fs-steps",
+        help=f"Gradient steps on the five drawings; this model was evaluated with {choice.steps}",
+    )
+    lr = st.number_input(
+        "Inner lr",
+        min_value=0.0,
+        max_value=10.0,
+        step=0.05,
+        key="fs-lr",
+        format="%.3f",
+        help=f"Step size of each inner step; this model was evaluated with {choice.lr:g}",
+    )
     _keep("fs-steps")
     _keep("fs-lr")
     return steps, lr
@@ -196,18 +223,26 @@ def _draw_view(store: RunStore, choices: list[models.ModelChoice], present: bool
         with mid:
             steps, lr = _settings(choice)
         with right:
-            st.button("Example drawings", on_click=_load_examples, args=(size,),
-                      help="Five example shapes and a hand-drawn variation of one as the query")  # fmt: skip
+            st.button(
+                "Example drawings",
+                on_click=_load_examples,
+                args=(size,),
+                help="Five example shapes and a hand-drawn variation of one as the query",
+            )
             st.button("Clear all", on_click=_clear_all, help="Empty all six canvases")
-    st.caption("Draw one example of each class, then a query. Each canvas's toolbar undoes and redoes strokes; "
-               "Clear empties it.")  # fmt: skip
+    st.caption(
+        "Draw one example of each class, then a query. Each canvas's toolbar undoes and redoes strokes; "
+        "Clear empties it."
+    )
     per_row = 3
     columns = [c for start in range(0, WAYS, per_row) for c in st.columns(per_row)[: WAYS - start]]
     prepared = {}
     for i, col in enumerate(columns):
         with col:
             _restore(f"fs-name-{i}", FS["names"][i])
-            FS["names"][i] = st.text_input(f"Class {i + 1}", key=f"fs-name-{i}", max_chars=24).strip() or f"class {i + 1}"
+            FS["names"][i] = (
+                st.text_input(f"Class {i + 1}", key=f"fs-name-{i}", max_chars=24).strip() or f"class {i + 1}"
+            )
             _keep(f"fs-name-{i}")
             prepared[f"s{i}"] = _canvas(f"s{i}", size, scale)
     names = list(FS["names"])
@@ -218,8 +253,11 @@ def _draw_view(store: RunStore, choices: list[models.ModelChoice], present: bool
         prepared[QUERY] = _canvas(QUERY, size, scale)
         blocked = _ready(prepared)
         adapt = st.button("Adapt and predict", type="primary", disabled=blocked is not None)
-        compare = st.button("Compare models", disabled=blocked is not None,
-                            help="The other shipped solvers on the same drawings, each at its own settings")  # fmt: skip
+        compare = st.button(
+            "Compare models",
+            disabled=blocked is not None,
+            help="The other shipped solvers on the same drawings, each at its own settings",
+        )
         if blocked:
             st.info(blocked)
     fingerprint = _fingerprint(prepared)
@@ -227,11 +265,20 @@ def _draw_view(store: RunStore, choices: list[models.ModelChoice], present: bool
     try:
         if adapt:
             learner = _learner(str(store.root), choice.run_id, store.get(choice.run_id).updated)
-            FS["result"] = (fingerprint, choice.label, names, demo.classify(learner, supports, [prepared[QUERY].image], steps, lr))
+            FS["result"] = (
+                fingerprint,
+                choice.label,
+                names,
+                demo.classify(learner, supports, [prepared[QUERY].image], steps, lr),
+            )
             FS["compare"] = None
         if compare:
             picks = models.comparison_models(choices, choice)
-            FS["compare"] = (fingerprint, names, models.compare(_learners(store, picks), supports, [prepared[QUERY].image]))
+            FS["compare"] = (
+                fingerprint,
+                names,
+                models.compare(_learners(store, picks), supports, [prepared[QUERY].image]),
+            )
     except UserError as err:
         st.error(str(err))
     with rcol:
@@ -253,10 +300,15 @@ def _show_result(fingerprint: str, present: bool) -> None:
         st.markdown(f"### Prediction: **{names[best]}** ({probs[best]:.0%})")
         st.caption(f"{label} · {len(adaptation.support_loss) - 1} inner step(s)")
         left, right = st.columns(2)
-        left.plotly_chart(figures.probability_figure(probs, names, title="the query: probability of each class",
-                                                    height=height, font_size=font),
-                         key="fs-probs")  # fmt: skip
-        right.plotly_chart(figures.adaptation_figure(adaptation, names, height=height, font_size=font), key="fs-steps-fig")
+        left.plotly_chart(
+            figures.probability_figure(
+                probs, names, title="the query: probability of each class", height=height, font_size=font
+            ),
+            key="fs-probs",
+        )
+        right.plotly_chart(
+            figures.adaptation_figure(adaptation, names, height=height, font_size=font), key="fs-steps-fig"
+        )
     if compared is not None:
         seen, names, rows = compared
         st.markdown("#### The same drawings, every solver")
@@ -266,9 +318,13 @@ def _show_result(fingerprint: str, present: bool) -> None:
         for col, row in zip(cols, rows):
             probs = row.probabilities[0]
             with col:
-                st.markdown(f"**{SOLVER_NAMES.get(row.choice.solver, row.choice.solver)}**: {names[int(probs.argmax())]}")
-                st.plotly_chart(figures.probability_figure(probs, names, title=" ", height=height - 60, font_size=font),
-                                key=f"fs-cmp-{row.choice.run_id}")  # fmt: skip
+                st.markdown(
+                    f"**{SOLVER_NAMES.get(row.choice.solver, row.choice.solver)}**: {names[int(probs.argmax())]}"
+                )
+                st.plotly_chart(
+                    figures.probability_figure(probs, names, title=" ", height=height - 60, font_size=font),
+                    key=f"fs-cmp-{row.choice.run_id}",
+                )
 
 
 def _browser_view(store: RunStore, choices: list[models.ModelChoice], present: bool) -> None:
@@ -287,8 +343,11 @@ def _browser_view(store: RunStore, choices: list[models.ModelChoice], present: b
     if right.button("Reshuffle", help="Another 5-way 1-shot episode of the evaluation alphabets"):
         FS["episode_seed"] += 1
     extra = FS["prepared"].get(QUERY)
-    use_extra = right.checkbox("Add my query drawing", disabled=extra is None or extra.status != OK,
-                               help="Your drawing from the Draw view as an extra query against this episode")  # fmt: skip
+    use_extra = right.checkbox(
+        "Add my query drawing",
+        disabled=extra is None or extra.status != OK,
+        help="Your drawing from the Draw view as an extra query against this episode",
+    )
     if not picked:
         st.info("Pick at least one model.")
         return
@@ -303,8 +362,11 @@ def _browser_view(store: RunStore, choices: list[models.ModelChoice], present: b
     st.markdown("**Queries** · each model's answer (✓ right, ✗ wrong)")
     cols = st.columns(len(episode.queries) + (1 if use_extra else 0))
     for q, col in enumerate(cols[: len(episode.queries)]):
-        col.image(models.upscale(episode.queries[q], scale), caption=f"class {int(episode.query_labels[q]) + 1}",
-                  width=28 * scale)  # fmt: skip
+        col.image(
+            models.upscale(episode.queries[q], scale),
+            caption=f"class {int(episode.query_labels[q]) + 1}",
+            width=28 * scale,
+        )
         for a in answers:
             mark = "✓" if a.correct[q] else "✗"
             col.markdown(f"{mark} {SOLVER_NAMES.get(a.choice.solver, a.choice.solver)}: {int(a.predictions[q]) + 1}")
@@ -312,8 +374,10 @@ def _browser_view(store: RunStore, choices: list[models.ModelChoice], present: b
         col = cols[-1]
         col.image(models.upscale(extra.image, scale), caption="your drawing", width=28 * scale)
         for a in answers:
-            col.markdown(f"{SOLVER_NAMES.get(a.choice.solver, a.choice.solver)}: {int(a.extra.argmax()) + 1} "
-                         f"({a.extra.max():.0%})")  # fmt: skip
+            col.markdown(
+                f"{SOLVER_NAMES.get(a.choice.solver, a.choice.solver)}: {int(a.extra.argmax()) + 1} "
+                f"({a.extra.max():.0%})"
+            )
     st.dataframe(
         [{"model": a.choice.label, "correct": f"{int(a.correct.sum())}/{len(a.correct)}"} for a in answers],
         hide_index=True,
@@ -325,7 +389,8 @@ def _browser_view(store: RunStore, choices: list[models.ModelChoice], present: b
 FS = _state()
 store = RunStore(checkpoints_dir())
 present = presentation_view(
-    "fs-present", "Few-shot drawing",
+    "fs-present",
+    "Few-shot drawing",
     "Draw five characters nobody has seen, one example each: a meta-learned network adapts to them in a gradient "
     "step or two and tells your next drawing apart.",
     "Large canvases and charts, controls folded away; ?present=1 in the URL.",
@@ -338,12 +403,15 @@ except UserError as err:
     st.error(str(err))
     st.stop()
 if not choices:
-    st.info(f"No few-shot models in `{store.root}`: train one with `python -m core fewshot` "
-            "(the shipped ones are in checkpoints/ of the repository).")  # fmt: skip
+    st.info(
+        f"No few-shot models in `{store.root}`: train one with `python -m core fewshot` "
+        "(the shipped ones are in checkpoints/ of the repository)."
+    )
     st.stop()
 _restore("fs-view", "Draw")
-view = st.segmented_control("View", ["Draw", "Episode browser"], key="fs-view", required=True,
-                            label_visibility="collapsed")  # fmt: skip
+view = st.segmented_control(
+    "View", ["Draw", "Episode browser"], key="fs-view", required=True, label_visibility="collapsed"
+)
 _keep("fs-view")
 try:
     if view == "Draw":

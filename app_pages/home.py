@@ -4,14 +4,14 @@ stored runs."""
 import streamlit as st
 
 from core.data import dataset_status
+from core.describe import headline_accuracy
 from core.errors import UserError
 from core.hardware import describe_hardware
-from core.describe import headline_accuracy
-from presenters.markdown import markdown_table
-from presenters.runs import run_what
 from core.paths import data_dir
 from core.runs import RunStore
 from core.shipped import SHIPPED_FILE, read_shipped
+from presenters.markdown import markdown_table
+from presenters.runs import run_what
 
 
 def _table(rows: list[dict], index: str) -> None:
@@ -38,15 +38,26 @@ def _shipped_rows(store: RunStore) -> list[dict]:
             continue
         run = store.get(shipped.run_id)
         state = "" if run.complete else f" ({run.status})"
-        rows.append({"run": shipped.title, "what": run_what(run), "accuracy": headline_accuracy(store, run),
-                     "epochs": f"{run.epochs_done}/{run.epochs_planned}{state}"})  # fmt: skip
+        rows.append(
+            {
+                "run": shipped.title,
+                "what": run_what(run),
+                "accuracy": headline_accuracy(store, run),
+                "epochs": f"{run.epochs_done}/{run.epochs_planned}{state}",
+            }
+        )
     return rows
 
 
 def _run_rows(store: RunStore) -> list[dict]:
     return [
-        {"run": run.run_id, "what": run_what(run), "epochs": f"{run.epochs_done}/{run.epochs_planned}",
-         "status": run.status, "accuracy": headline_accuracy(store, run)}
+        {
+            "run": run.run_id,
+            "what": run_what(run),
+            "epochs": f"{run.epochs_done}/{run.epochs_planned}",
+            "status": run.status,
+            "accuracy": headline_accuracy(store, run),
+        }
         for run in store.list()
     ]
 
@@ -92,10 +103,12 @@ except UserError as exc:
     st.error(str(exc))
     shipped = None
 if shipped:
-    st.caption(f"Trained with the commands listed in `{store.root / SHIPPED_FILE}`; open the DANN runs under "
-               "**Domain adaptation** → Explore or Compare, the few-shot ones under **Few-shot drawing**. "
-               "Accuracy: on the target domain (DANN), or 5-way 1-shot on Omniglot's evaluation alphabets "
-               "(few-shot).")  # fmt: skip
+    st.caption(
+        f"Trained with the commands listed in `{store.root / SHIPPED_FILE}`; open the DANN runs under "
+        "**Domain adaptation** → Explore or Compare, the few-shot ones under **Few-shot drawing**. "
+        "Accuracy: on the target domain (DANN), or 5-way 1-shot on Omniglot's evaluation alphabets "
+        "(few-shot)."
+    )
     _table(shipped, "run")
 elif shipped is not None:
     st.info(f"No shipped runs: `{store.root / SHIPPED_FILE}` lists none.")

@@ -14,8 +14,15 @@ h1 {font-size: 3rem !important;}
 </style>"""
 
 
-def presentation_view(key: str, title: str, caption: str, help: str, *, remembered: bool | None = None,
-                      on_change: Callable[[bool], None] | None = None) -> bool:  # fmt: skip
+def presentation_view(
+    key: str,
+    title: str,
+    caption: str,
+    help: str,
+    *,
+    remembered: bool | None = None,
+    on_change: Callable[[bool], None] | None = None,
+) -> bool:
     """Draw the toggle; in the presentation view apply its CSS, else draw the page's title and
     caption. The toggle starts from `remembered` (the page's own memory), else from the URL."""
     if key not in st.session_state:

@@ -12,7 +12,7 @@ no run of at least 2,000 snapshot points with a cached map, a synthetic run of t
 maps) is built in a temporary store for steps 2 and 3. The training of step 3 is started through
 the page: the DANN paper's network on two small image folders, one job, as a user would.
 
-    python bench/app_latency.py [--checkpoints DIR] [--repeats 15] [--no-write]
+    python -m bench.app_latency [--checkpoints DIR] [--repeats 15] [--no-write]
 """
 
 from __future__ import annotations
@@ -26,29 +26,27 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from playwright.sync_api import Page, expect, sync_playwright
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-
-from bench import report  # noqa: E402
-from core.dann.config import DANNConfig  # noqa: E402
-from core.dann.run import INDEX_FILE, run_dann  # noqa: E402
-from presenters.dann.explore import explorable_runs  # noqa: E402
-from core.dann.maps import METHODS, EmbedSettings, compute_maps, load_maps  # noqa: E402
-from core.paths import checkpoints_dir  # noqa: E402
-from core.runs import RunStore  # noqa: E402
-from tests.e2e.harness import (  # noqa: E402
+from bench import report
+from core.dann.config import DANNConfig
+from core.dann.maps import METHODS, EmbedSettings, compute_maps, load_maps
+from core.dann.run import INDEX_FILE, run_dann
+from core.paths import checkpoints_dir
+from core.runs import RunStore
+from presenters.dann.explore import explorable_runs
+from tests.e2e.harness import (
     CHROMIUM,
     LONG,
     QUIET_THREADS,
-    free_port,
     fill_tiny_run,
+    free_port,
     launch_chromium,
     map_title,
     settle,
     streamlit_server,
 )
-from tests.synthetic import make_pair, write_image_folders  # noqa: E402
+from tests.synthetic import make_pair, write_image_folders
 
 POINTS = 2000
 METHOD_LABELS = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
@@ -58,7 +56,8 @@ START = re.compile(r"^(Start training|Open the stored run)$")
 TRAIN_VIEW_DRAWN = """start => {
     const button = [...document.querySelectorAll('button')].find(b => new RegExp(start).test(b.innerText.trim()));
     const img = document.querySelector('img.schedule-preview');
-    return Boolean(button && button.checkVisibility() && img && img.checkVisibility() && img.complete && img.naturalWidth > 0);
+    return Boolean(button && button.checkVisibility() && img && img.checkVisibility()
+        && img.complete && img.naturalWidth > 0);
 }"""
 # The map's title (it ends with the epoch) changes when the new frame is drawn; polled every animation frame.
 TITLE_CHANGED = """old => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle')]
@@ -80,8 +79,9 @@ def map_run(store: RunStore) -> tuple[str, str] | None:
 
 def build_map_run(store: RunStore) -> tuple[str, str]:
     """A synthetic run with POINTS snapshot points and 6 frames of PCA maps."""
-    config = DANNConfig(source="synthetic-source", target="synthetic-target", epochs=5, steps_per_epoch=5,
-                        snapshot_size=POINTS // 2)  # fmt: skip
+    config = DANNConfig(
+        source="synthetic-source", target="synthetic-target", epochs=5, steps_per_epoch=5, snapshot_size=POINTS // 2
+    )
     run_dann(config, store, device="cpu", domains=make_pair(POINTS // 2))
     compute_maps(store, config.run_id(), EmbedSettings(method="pca"))
     return config.run_id(), "pca"
@@ -115,8 +115,14 @@ def cold_start(browser, env: dict, log: Path) -> dict[str, float]:
         _wait_train_view(page)
         direct = time.perf_counter() - t0
     page.close()
-    return {"home": home, "home_healthy": home_healthy, "click": click, "direct": direct,
-            "direct_healthy": direct_healthy, "revisit": revisit(browser, env, log)}  # fmt: skip
+    return {
+        "home": home,
+        "home_healthy": home_healthy,
+        "click": click,
+        "direct": direct,
+        "direct_healthy": direct_healthy,
+        "revisit": revisit(browser, env, log),
+    }
 
 
 def revisit(browser, env: dict, log: Path) -> float:
@@ -217,13 +223,20 @@ def redraw_rows(browser, store: RunStore, env: dict, log: Path, scratch: Path, r
             store.delete(info.run_id)
     ratio = statistics.median(busy) / statistics.median(idle)
     return [
-        {"measure": f"epoch slider -> new frame, {POINTS} points, idle ({method}, median of {repeats})",
-         "value": f"{median_ms(idle)} (max {max(idle) * 1000:.0f} ms)", "target": "<= 300 ms",
-         "met": statistics.median(idle) <= 0.3},
-        {"measure": "the same while a training job runs", "value": f"{median_ms(busy)} (max {max(busy) * 1000:.0f} ms)",
-         "target": "<= 2x idle", "met": ratio <= 2},
+        {
+            "measure": f"epoch slider -> new frame, {POINTS} points, idle ({method}, median of {repeats})",
+            "value": f"{median_ms(idle)} (max {max(idle) * 1000:.0f} ms)",
+            "target": "<= 300 ms",
+            "met": statistics.median(idle) <= 0.3,
+        },
+        {
+            "measure": "the same while a training job runs",
+            "value": f"{median_ms(busy)} (max {max(busy) * 1000:.0f} ms)",
+            "target": "<= 2x idle",
+            "met": ratio <= 2,
+        },
         {"measure": "redraw during training / idle", "value": f"{ratio:.2f}x", "target": "<= 2x", "met": ratio <= 2},
-    ]  # fmt: skip
+    ]
 
 
 def cold_rows(browser, store: RunStore, env: dict, log: Path, repeats: int) -> list[dict]:
@@ -231,17 +244,37 @@ def cold_rows(browser, store: RunStore, env: dict, log: Path, repeats: int) -> l
     med = {key: statistics.median(values) for key, values in cold.items()}
     runs = len(store.list())
     return [
-        {"measure": f"cold start -> Home drawn ({runs} stored runs)", "value": seconds(cold["home"]),
-         "target": "<= 3 s", "met": med["home"] <= 3},
-        {"measure": "cold start -> domain-adaptation page drawn (opened directly)",
-         "value": seconds(cold["direct"]), "target": "<= 3 s", "met": med["direct"] <= 3},
-        {"measure": "Home -> domain-adaptation page, first click", "value": seconds(cold["click"]),
-         "target": "<= 3 s", "met": med["click"] <= 3},
-        {"measure": "cold start -> domain-adaptation page drawn, browser that has shown the app before",
-         "value": seconds(cold["revisit"]), "target": "<= 3 s", "met": med["revisit"] <= 3},
-        {"measure": "of which: server up (health check answers), before the browser asks for a page",
-         "value": seconds(cold["home_healthy"] + cold["direct_healthy"]), "target": "", "met": ""},
-    ]  # fmt: skip
+        {
+            "measure": f"cold start -> Home drawn ({runs} stored runs)",
+            "value": seconds(cold["home"]),
+            "target": "<= 3 s",
+            "met": med["home"] <= 3,
+        },
+        {
+            "measure": "cold start -> domain-adaptation page drawn (opened directly)",
+            "value": seconds(cold["direct"]),
+            "target": "<= 3 s",
+            "met": med["direct"] <= 3,
+        },
+        {
+            "measure": "Home -> domain-adaptation page, first click",
+            "value": seconds(cold["click"]),
+            "target": "<= 3 s",
+            "met": med["click"] <= 3,
+        },
+        {
+            "measure": "cold start -> domain-adaptation page drawn, browser that has shown the app before",
+            "value": seconds(cold["revisit"]),
+            "target": "<= 3 s",
+            "met": med["revisit"] <= 3,
+        },
+        {
+            "measure": "of which: server up (health check answers), before the browser asks for a page",
+            "value": seconds(cold["home_healthy"] + cold["direct_healthy"]),
+            "target": "",
+            "met": "",
+        },
+    ]
 
 
 def main() -> None:
@@ -273,9 +306,11 @@ def main() -> None:
             row["met"] = "yes" if row["met"] else "NO"
     table = report.markdown_table(rows, ["measure", "value", "target", "met"])
     limits = ", ".join(f"{k}={os.environ[k]}" for k in QUIET_THREADS if k in os.environ) or "none"
-    notes = (f"Thread limits in the environment: {limits}. The training job of the last rows is the DANN paper's "
-             "network on 500-image folders at batch 32, started through the page. Times include the browser "
-             "drawing the frame.")  # fmt: skip
+    notes = (
+        f"Thread limits in the environment: {limits}. The training job of the last rows is the DANN paper's "
+        "network on 500-image folders at batch 32, started through the page. Times include the browser "
+        "drawing the frame."
+    )
     report.publish("App page latency (bench/app_latency.py)", table, notes, write=not a.no_write)
 
 

@@ -5,10 +5,10 @@ stored in the run store like any other run. A run already stored is read back ra
 retrained, so the grid can be filled over several sittings; its wall time is the one recorded
 when it trained (the device it trained on is in its run.json).
 
-    python bench/dann_accuracy.py                                  # the whole grid, 3 seeds
-    python bench/dann_accuracy.py --pairs mnist:mnistm --settings source_only,dann --seeds 3
-    python bench/dann_accuracy.py --epochs 4                        # a shorter grid (say so when citing it)
-    python bench/dann_accuracy.py --settings dann --set batch_size=128   # any config field, changed
+    python -m bench.dann_accuracy                                  # the whole grid, 3 seeds
+    python -m bench.dann_accuracy --pairs mnist:mnistm --settings source_only,dann --seeds 3
+    python -m bench.dann_accuracy --epochs 4                        # a shorter grid (say so when citing it)
+    python -m bench.dann_accuracy --settings dann --set batch_size=128   # any config field, changed
 """
 
 from __future__ import annotations
@@ -16,18 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench import report  # noqa: E402
-from core.dann.config import DANNConfig  # noqa: E402
-from core.errors import UserError  # noqa: E402
-from core.dann.run import run_dann  # noqa: E402
-from core.dann.schedules import LambdaSchedule  # noqa: E402
-from core.runs import RunStore  # noqa: E402
+from bench import report
+from core.dann.config import DANNConfig
+from core.dann.run import run_dann
+from core.dann.schedules import LambdaSchedule
+from core.errors import UserError
+from core.runs import RunStore
 
 SETTINGS: dict[str, dict] = {
     "source_only": {"variant": "source_only"},
@@ -39,10 +35,16 @@ SETTINGS: dict[str, dict] = {
     "dann step at 0.3": {"schedule": LambdaSchedule(kind="step", step_at=0.3)},
     "dann + pseudo-labels": {"variant": "dann_pseudo"},
 }
-ALIASES = {"source_only": "source_only", "dann": "dann, the defaults", "constant": "dann constant 0.1",
-           "paper": "dann paper schedule",
-           "log": "dann log schedule", "linear": "dann linear ramp", "step": "dann step at 0.3",
-           "pseudo": "dann + pseudo-labels"}  # fmt: skip
+ALIASES = {
+    "source_only": "source_only",
+    "dann": "dann, the defaults",
+    "constant": "dann constant 0.1",
+    "paper": "dann paper schedule",
+    "log": "dann log schedule",
+    "linear": "dann linear ramp",
+    "step": "dann step at 0.3",
+    "pseudo": "dann + pseudo-labels",
+}
 
 
 def _spread(values: list[float]) -> str:
@@ -70,8 +72,13 @@ def main() -> None:
     ap.add_argument("--settings", default=",".join(ALIASES), help=f"comma-separated, from {', '.join(ALIASES)}")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=None, help="override the default number of epochs")
-    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                    help="change a config field for every run, e.g. batch_size=128 (repeatable)")  # fmt: skip
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a config field for every run, e.g. batch_size=128 (repeatable)",
+    )
     ap.add_argument("--device", default="auto")
     ap.add_argument("--checkpoints", default=None, help="run store (default: checkpoints/)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not append to BENCHMARKS.md")
@@ -97,14 +104,23 @@ def main() -> None:
                 walls.append(sum(r["seconds"] for r in outcome.metrics))
                 devices.add(outcome.info.extra.get("device", "?"))
                 how = "trained" if outcome.trained else "stored"
-                print(f"{pair} {name} seed {seed}: target {last['target_acc']:.4f} source {last['source_acc']:.4f} "
-                      f"({how}, {time.perf_counter() - t0:.0f} s) {config.run_id()}", flush=True)  # fmt: skip
-            rows.append({
-                "pair": f"{source} → {target}", "setting": name, "seeds": a.seeds,
-                "target acc (mean ± sd)": _spread(accs), "min–max": f"{min(accs):.3f}–{max(accs):.3f}",
-                "source acc": f"{statistics.mean(src_accs):.3f}", "train time / run": f"{statistics.mean(walls) / 60:.1f} min",
-                "device": ", ".join(sorted(devices)),
-            })  # fmt: skip
+                print(
+                    f"{pair} {name} seed {seed}: target {last['target_acc']:.4f} source {last['source_acc']:.4f} "
+                    f"({how}, {time.perf_counter() - t0:.0f} s) {config.run_id()}",
+                    flush=True,
+                )
+            rows.append(
+                {
+                    "pair": f"{source} → {target}",
+                    "setting": name,
+                    "seeds": a.seeds,
+                    "target acc (mean ± sd)": _spread(accs),
+                    "min–max": f"{min(accs):.3f}–{max(accs):.3f}",
+                    "source acc": f"{statistics.mean(src_accs):.3f}",
+                    "train time / run": f"{statistics.mean(walls) / 60:.1f} min",
+                    "device": ", ".join(sorted(devices)),
+                }
+            )
     columns = list(rows[0])
     table = report.markdown_table(rows, columns)
     epochs = a.epochs if a.epochs is not None else DANNConfig().epochs

@@ -11,15 +11,13 @@ A third row is the compute ceiling: the floating-point work of one training step
 of a large fp32 matrix product on the same device, the fastest this hardware runs any kernel. No
 loop over this network can beat it, so it bounds the ratio any trainer can reach here.
 
-    python bench/dann_throughput.py --steps 150 [--source mnist --target mnistm] [--device auto]
+    python -m bench.dann_throughput --steps 150 [--source mnist --target mnistm] [--device auto]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -27,14 +25,12 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench import report  # noqa: E402
-from core.dann.config import DANNConfig  # noqa: E402
-from core.dann.trainer import DANNTrainer  # noqa: E402
-from core.data import load_domain  # noqa: E402
-from core.device import pick_device  # noqa: E402
-from core.models import DigitDANN  # noqa: E402
+from bench import report
+from core.dann.config import DANNConfig
+from core.dann.trainer import DANNTrainer
+from core.data import load_domain
+from core.device import pick_device
+from core.models import DigitDANN
 
 
 class PILDataset(Dataset):
@@ -56,7 +52,9 @@ def reference_loop(source, target, steps: int, batch_size: int, device: torch.de
     """Images (source + target) per second of the course-style loop over `steps` steps."""
     torch.manual_seed(0)
     tf = transforms.Compose([transforms.Resize(28), transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)])
-    src = DataLoader(PILDataset(source.train_images, source.train_labels, tf), batch_size=batch_size, shuffle=True, drop_last=True)
+    src = DataLoader(
+        PILDataset(source.train_images, source.train_labels, tf), batch_size=batch_size, shuffle=True, drop_last=True
+    )
     tgt = DataLoader(PILDataset(target.train_images, None, tf), batch_size=batch_size, shuffle=True, drop_last=True)
     net = DigitDANN().to(device)
     opt_f = torch.optim.SGD(net.features.parameters(), lr=0.01, momentum=0.9)
@@ -91,8 +89,14 @@ def reference_loop(source, target, steps: int, batch_size: int, device: torch.de
 
 
 def trainer_loop(source, target, steps: int, batch_size: int, device: torch.device) -> float:
-    config = DANNConfig(source=source.spec, target=target.spec, epochs=1, steps_per_epoch=steps, batch_size=batch_size,
-                        snapshot_size=100)  # fmt: skip
+    config = DANNConfig(
+        source=source.spec,
+        target=target.spec,
+        epochs=1,
+        steps_per_epoch=steps,
+        batch_size=batch_size,
+        snapshot_size=100,
+    )
     trainer = DANNTrainer(config, device=device, domains=(source, target))
     trainer._train_epoch(0)  # warm-up pass, as the reference skips its first steps
     results = list(trainer.epochs())
@@ -145,16 +149,30 @@ def main() -> None:
     per_image, peak = flops_per_image(a.batch_size, device), matmul_flops_per_second(device)
     ceiling = peak / per_image
     rows = [
-        {"loop": "course-style reference (DataLoader, per-image transforms, 3 optimizers)", "images/s": f"{ref:,.0f}", "ratio": "1.0x"},
-        {"loop": "core.dann trainer (tensors on device, index batches, GRL)", "images/s": f"{ours:,.0f}", "ratio": f"{ours / ref:.1f}x"},
-        {"loop": f"compute ceiling: {per_image / 1e6:.1f} MFLOP per image at the fp32 matmul peak of "
-                 f"{peak / 1e9:,.0f} GFLOP/s", "images/s": f"{ceiling:,.0f}", "ratio": f"{ceiling / ref:.1f}x"},
-    ]  # fmt: skip
+        {
+            "loop": "course-style reference (DataLoader, per-image transforms, 3 optimizers)",
+            "images/s": f"{ref:,.0f}",
+            "ratio": "1.0x",
+        },
+        {
+            "loop": "core.dann trainer (tensors on device, index batches, GRL)",
+            "images/s": f"{ours:,.0f}",
+            "ratio": f"{ours / ref:.1f}x",
+        },
+        {
+            "loop": f"compute ceiling: {per_image / 1e6:.1f} MFLOP per image at the fp32 matmul peak of "
+            f"{peak / 1e9:,.0f} GFLOP/s",
+            "images/s": f"{ceiling:,.0f}",
+            "ratio": f"{ceiling / ref:.1f}x",
+        },
+    ]
     table = report.markdown_table(rows, ["loop", "images/s", "ratio"])
     title = f"DANN trainer throughput, {a.source} -> {a.target}, batch {a.batch_size} per domain, {device.type}"
-    notes = (f"{a.steps} timed steps each, same DigitDANN network, images counted from both domains; "
-             f"torch threads: {torch.get_num_threads()}. The trainer runs at {ours * per_image / peak:.0%} of "
-             "the matmul peak.")  # fmt: skip
+    notes = (
+        f"{a.steps} timed steps each, same DigitDANN network, images counted from both domains; "
+        f"torch threads: {torch.get_num_threads()}. The trainer runs at {ours * per_image / peak:.0%} of "
+        "the matmul peak."
+    )
     report.publish(title, table, notes, write=not a.no_write)
 
 

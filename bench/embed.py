@@ -7,8 +7,8 @@ epochs, with fresh noise every epoch), or the snapshots of a stored DANN run (--
 written to (or copied into) a temporary run store in the trainer's layout, so the maps go through
 compute_maps exactly as the app's do, caching included.
 
-    python bench/embed.py [--epochs 20 --points 2000 --dims 512] [--run RUN --checkpoints DIR] [--no-write]
-    python bench/embed.py --epochs 3 --points 300 --dims 64 --no-write     # a quick smoke run
+    python -m bench.embed [--epochs 20 --points 2000 --dims 512] [--run RUN --checkpoints DIR] [--no-write]
+    python -m bench.embed --epochs 3 --points 300 --dims 64 --no-write     # a quick smoke run
 
 Time per frame is the layout's (PCA reduction, neighbours, optimisation, alignment), not the
 trustworthiness measure, for both sides. Displacement is reported relative to the frame's RMS
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,11 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench import report  # noqa: E402
-from core import atomic  # noqa: E402
-from core.dann.maps import (  # noqa: E402
+from bench import report
+from core import atomic
+from core.dann.maps import (
     EmbedSettings,
     compute_maps,
     procrustes_align,
@@ -41,7 +38,7 @@ from core.dann.maps import (  # noqa: E402
     snapshot_file,
     trustworthiness,
 )
-from core.runs import RunStore  # noqa: E402
+from core.runs import RunStore
 
 RUN_ID = "dann-bench"
 
@@ -66,10 +63,14 @@ def synthetic_store(root: Path, epochs: int, points: int, dims: int) -> RunStore
     store = RunStore(root)
     writer = store.create(RUN_ID, "dann", {"bench": "synthetic"}, epochs_planned=epochs - 1)
     for epoch, x in enumerate(drifting_features(epochs, points, dims)):
-        atomic.write_tensors(store.path(RUN_ID) / snapshot_file(epoch), {
-            "features": torch.from_numpy(x.astype(np.float32)).half(),
-            "predictions": torch.zeros(points, dtype=torch.uint8), "domain_prob": torch.zeros(points, dtype=torch.float16),
-        })  # fmt: skip
+        atomic.write_tensors(
+            store.path(RUN_ID) / snapshot_file(epoch),
+            {
+                "features": torch.from_numpy(x.astype(np.float32)).half(),
+                "predictions": torch.zeros(points, dtype=torch.uint8),
+                "domain_prob": torch.zeros(points, dtype=torch.float16),
+            },
+        )
     writer.finish()
     return store
 
@@ -153,10 +154,13 @@ def main() -> None:
 
     def row(name, seconds, trust, disp):
         return {
-            "maps": name, "s/frame": f"{mean(seconds):.2f}", "first frame s": f"{seconds[0]:.2f}",
-            "later frames s": f"{mean(seconds[1:]):.2f}", "trustworthiness (k=10)": f"{mean(trust):.4f}",
+            "maps": name,
+            "s/frame": f"{mean(seconds):.2f}",
+            "first frame s": f"{seconds[0]:.2f}",
+            "later frames s": f"{mean(seconds[1:]):.2f}",
+            "trustworthiness (k=10)": f"{mean(trust):.4f}",
             "displacement / radius": f"{mean(disp):.3f}",
-        }  # fmt: skip
+        }
 
     rows = [
         row("core.dann.maps t-SNE (openTSNE, warm start + Procrustes)", tsne.seconds, tsne.trustworthiness, ours_disp),
@@ -165,8 +169,14 @@ def main() -> None:
     ]
     if umap is not None:
         umap_disp = relative_displacement(list(umap.coords.astype(np.float64)))
-        rows.append(row("core.dann.maps UMAP (warm start + Procrustes; first frame compiles)", umap.seconds,
-                        umap.trustworthiness, umap_disp))  # fmt: skip
+        rows.append(
+            row(
+                "core.dann.maps UMAP (warm start + Procrustes; first frame compiles)",
+                umap.seconds,
+                umap.trustworthiness,
+                umap_disp,
+            )
+        )
     columns = list(rows[0])
     table = report.markdown_table(rows, columns)
 

@@ -5,7 +5,7 @@ Every run is measured on the same episodes (seeded by the protocol), so differen
 are paired; each cell is the mean episode accuracy with its 95% confidence interval. Results are
 also recorded in each run's evaluations.json (as `python -m core fewshot-eval` does).
 
-    python bench/maml_accuracy.py [RUN ...] [--protocols 5w1s,5w5s,20w1s,course] [--episodes N] [--device auto]
+    python -m bench.fewshot_accuracy [RUN ...] [--protocols 5w1s,5w5s,20w1s,course] [--episodes N] [--device auto]
 
 Without run ids, every complete few-shot run in the store is measured.
 """
@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench import report  # noqa: E402
-from core.errors import UserError  # noqa: E402
-from core.fewshot.evaluation import PROTOCOLS  # noqa: E402
-from core.fewshot.run import KIND, evaluate_run, run_config  # noqa: E402
-from core.runs import RunStore  # noqa: E402
+from bench import report
+from core.errors import UserError
+from core.fewshot.evaluation import PROTOCOLS
+from core.fewshot.run import KIND, evaluate_run, run_config
+from core.runs import RunStore
 
 # The issue's targets on Omniglot (5-way 1-shot unless named): solver -> protocol -> minimum.
 TARGETS = {"maml": {"5w1s": 0.98, "course": 0.95}, "fomaml": {"5w1s": 0.96, "course": 0.95}}

@@ -8,7 +8,7 @@
    shapes cleanly as supports and `--variations` redrawn variations of each as queries. Reported:
    the share of queries right per model. Target: the shipped MAML model gets at least 4 in 5.
 
-    python bench/fewshot_demo.py [--repeats 20 --trials 20 --variations 4] [--checkpoints DIR]
+    python -m bench.fewshot_demo [--repeats 20 --trials 20 --variations 4] [--checkpoints DIR]
 """
 
 from __future__ import annotations
@@ -17,21 +17,18 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench import report  # noqa: E402
-from core.data.sketches import SHAPES, render_paths, sketch_paths  # noqa: E402
+from bench import report
+from core.data.sketches import SHAPES, render_paths, sketch_paths
 from core.fewshot import demo
+from core.fewshot.drawing import prepare_drawing
+from core.fewshot.run import load_learner
+from core.runs import RunStore
+from core.shipped import read_shipped
 from presenters.fewshot import models
-from core.fewshot.drawing import prepare_drawing  # noqa: E402
-from core.fewshot.run import load_learner  # noqa: E402
-from core.runs import RunStore  # noqa: E402
-from core.shipped import read_shipped  # noqa: E402
 
 
 def canvas(shape: str, variation: int | None, seed: int) -> np.ndarray:
@@ -86,8 +83,12 @@ def main() -> None:
     for choice in choices:
         learner = load_learner(choice.run_id, store, "cpu")
         right, total = recognition(learner, a.trials, a.variations)
-        row = {"model": choice.label.split(" · ")[0], "run": choice.run_id, "test steps": choice.steps,
-               "shapes right": f"{right}/{total} = {right / total:.1%}"}  # fmt: skip
+        row = {
+            "model": choice.label.split(" · ")[0],
+            "run": choice.run_id,
+            "test steps": choice.steps,
+            "shapes right": f"{right}/{total} = {right / total:.1%}",
+        }
         if choice.solver == "maml":
             row["shapes right"] += " (target 80%: " + ("met)" if right / total >= 0.8 else "NOT met)")
         for steps in (1, 3, 5, 10):
@@ -97,10 +98,12 @@ def main() -> None:
         print(row, flush=True)
     columns = ["model", "run", "test steps", "shapes right"] + [f"{s} step(s), ms" for s in (1, 3, 5, 10)]
     table = report.markdown_table(rows, columns)
-    notes = (f"Latency: median of {a.repeats} presses, each preparing six 280-px canvases and adapting on five "
-             f"(CPU, torch threads: {torch.get_num_threads()}). Shapes: {a.trials} random sets of 5 of the "
-             f"{len(SHAPES)} sketch shapes, {a.variations} redrawn variations of each as queries, at each "
-             "model's own test-time steps.")  # fmt: skip
+    notes = (
+        f"Latency: median of {a.repeats} presses, each preparing six 280-px canvases and adapting on five "
+        f"(CPU, torch threads: {torch.get_num_threads()}). Shapes: {a.trials} random sets of 5 of the "
+        f"{len(SHAPES)} sketch shapes, {a.variations} redrawn variations of each as queries, at each "
+        "model's own test-time steps."
+    )
     report.publish("Few-shot page: adapt-and-predict latency and hand-drawn shapes", table, notes, write=not a.no_write)
 
 

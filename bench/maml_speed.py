@@ -5,26 +5,22 @@ backward), the hot path of meta-training; second-order MAML and first-order MAML
 each way of computing it, on the same tasks, interleaved, and the median is reported. The trainer's
 rule ("auto", core.fewshot.solvers.batch_plan) is marked.
 
-    python bench/maml_speed.py [--meta-batch 32 --ways 5 --shots 1 --queries 1 --repeats 7] [--device auto]
+    python -m bench.maml_speed [--meta-batch 32 --ways 5 --shots 1 --queries 1 --repeats 7] [--device auto]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench import report  # noqa: E402
-from core.device import pick_device  # noqa: E402
-from core.fewshot.config import FewShotConfig  # noqa: E402
-from core.fewshot.solvers import CPU_CHUNK, BatchPlan, batch_plan, meta_gradient  # noqa: E402
-from core.models.conv4 import HEAD_KEYS, Conv4  # noqa: E402
+from bench import report
+from core.device import pick_device
+from core.fewshot.config import FewShotConfig
+from core.fewshot.solvers import CPU_CHUNK, BatchPlan, batch_plan, meta_gradient
+from core.models.conv4 import HEAD_KEYS, Conv4
 
 
 def random_tasks(count: int, ways: int, shots: int, queries: int, device: torch.device):
@@ -83,19 +79,25 @@ def main() -> None:
     for solver, medians in results.items():
         loop = medians["loop"]
         for name, seconds in medians.items():
-            rows.append({
-                "solver": "MAML (second order)" if solver == "maml" else "FO-MAML",
-                "meta-batch computed as": name + (" (trainer's auto)" if plans[name] == auto else ""),
-                "ms per meta-step": f"{1000 * seconds:,.1f}",
-                "vs loop": f"{loop / seconds:.2f}x",
-                "second / first order": f"{seconds / results['fomaml'][name]:.2f}x",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "solver": "MAML (second order)" if solver == "maml" else "FO-MAML",
+                    "meta-batch computed as": name + (" (trainer's auto)" if plans[name] == auto else ""),
+                    "ms per meta-step": f"{1000 * seconds:,.1f}",
+                    "vs loop": f"{loop / seconds:.2f}x",
+                    "second / first order": f"{seconds / results['fomaml'][name]:.2f}x",
+                }
+            )
     columns = ["solver", "meta-batch computed as", "ms per meta-step", "vs loop", "second / first order"]
     table = report.markdown_table(rows, columns)
-    title = (f"MAML meta-step time, {a.meta_batch} tasks of {a.ways}-way {a.shots}-shot, {a.queries} "
-             f"queries per class, {a.inner_steps} inner step(s), {device.type}")  # fmt: skip
-    notes = (f"Median of {a.repeats} meta-steps each, interleaved, after two warm-up steps; torch threads: "
-             f"{torch.get_num_threads()}. 'vs loop' > 1 means faster than the per-task loop.")  # fmt: skip
+    title = (
+        f"MAML meta-step time, {a.meta_batch} tasks of {a.ways}-way {a.shots}-shot, {a.queries} "
+        f"queries per class, {a.inner_steps} inner step(s), {device.type}"
+    )
+    notes = (
+        f"Median of {a.repeats} meta-steps each, interleaved, after two warm-up steps; torch threads: "
+        f"{torch.get_num_threads()}. 'vs loop' > 1 means faster than the per-task loop."
+    )
     report.publish(title, table, notes, write=not a.no_write)
 
 

@@ -35,7 +35,10 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
 
 def section(title: str, table: str, notes: str = "") -> str:
     """One result section: title, date, machine, the command that produced it, the table, notes."""
-    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0]), *sys.argv[1:]])
+    main = sys.modules["__main__"]
+    spec = getattr(main, "__spec__", None)
+    script = ["-m", spec.name] if spec is not None else [os.path.relpath(sys.argv[0])]
+    command = "python " + " ".join(shlex.quote(a) for a in [*script, *sys.argv[1:]])
     text = (
         f"\n## {title}\n\n"
         f"- date: {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}\n"
@@ -52,7 +55,9 @@ def append(title: str, table: str, notes: str = "") -> None:
     """Append one result section to BENCHMARKS.md and print it."""
     text = section(title, table, notes)
     if not BENCHMARKS_MD.exists():
-        BENCHMARKS_MD.write_text("# Benchmarks\n\nEach section is appended by a script in bench/; rerun its command to reproduce.\n")
+        BENCHMARKS_MD.write_text(
+            "# Benchmarks\n\nEach section is appended by a script in bench/; rerun its command to reproduce.\n"
+        )
     with BENCHMARKS_MD.open("a") as f:
         f.write(text)
     print(text)

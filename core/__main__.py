@@ -19,7 +19,9 @@ from core.errors import UserError
 def _run_flags(group: argparse._ArgumentGroup, what: str) -> None:
     """The flags of a training command that are not settings of the run (they do not change its id)."""
     group.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    group.add_argument("--checkpoints", default=None, help="run store folder (default: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR)")
+    group.add_argument(
+        "--checkpoints", default=None, help="run store folder (default: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR)"
+    )
     group.add_argument("--retrain", action="store_true", help="train even when this config is stored")
     group.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
     group.add_argument("--json", action="store_true", help=f"print one line of JSON ({what}, run id, seconds)")
@@ -72,9 +74,18 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 
 METRIC_COLUMNS = [
-    "epoch", "source_acc", "target_acc", "domain_acc", "class_loss", "domain_loss",
-    "pseudo_rate", "pseudo_acc", "lambda", "lr", "seconds",
-]  # fmt: skip
+    "epoch",
+    "source_acc",
+    "target_acc",
+    "domain_acc",
+    "class_loss",
+    "domain_loss",
+    "pseudo_rate",
+    "pseudo_acc",
+    "lambda",
+    "lr",
+    "seconds",
+]
 
 
 class _StepBar:
@@ -102,10 +113,9 @@ class _StepBar:
 
 
 def _cmd_dann(a: argparse.Namespace) -> int:
+    from core.dann.config import DANNConfig
     from core.dann.run import run_dann
     from core.runs import RunStore
-
-    from core.dann.config import DANNConfig
 
     config = _config_from_args(DANNConfig, a)
     store = RunStore(a.checkpoints)
@@ -118,12 +128,22 @@ def _cmd_dann(a: argparse.Namespace) -> int:
     info, rows = outcome.info, outcome.metrics
     last = rows[-1] if rows else {}
     if a.json:
-        print(json.dumps({
-            "run_id": info.run_id, "status": info.status, "trained_now": outcome.trained,
-            "epochs": info.epochs_done, "source_acc": last.get("source_acc"), "target_acc": last.get("target_acc"),
-            "domain_acc": last.get("domain_acc"), "seconds": round(seconds, 2),
-            "train_seconds": round(sum(r.get("seconds", 0.0) for r in rows), 2), "path": str(info.path),
-        }))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "run_id": info.run_id,
+                    "status": info.status,
+                    "trained_now": outcome.trained,
+                    "epochs": info.epochs_done,
+                    "source_acc": last.get("source_acc"),
+                    "target_acc": last.get("target_acc"),
+                    "domain_acc": last.get("domain_acc"),
+                    "seconds": round(seconds, 2),
+                    "train_seconds": round(sum(r.get("seconds", 0.0) for r in rows), 2),
+                    "path": str(info.path),
+                }
+            )
+        )
         return 0
     if not a.quiet:
         how = "trained" if outcome.trained else "found stored run (use --retrain to train again)"
@@ -146,11 +166,18 @@ def _cmd_runs(a: argparse.Namespace) -> int:
         rows = []
         for r in runs:
             d = describe_run(r)
-            rows.append({
-                "run": r.run_id, "kind": r.kind, "status": r.status, "epochs": f"{r.epochs_done}/{r.epochs_planned}",
-                "data": d.data, "method": d.method, "accuracy": headline_accuracy(store, r),
-                "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
-            })
+            rows.append(
+                {
+                    "run": r.run_id,
+                    "kind": r.kind,
+                    "status": r.status,
+                    "epochs": f"{r.epochs_done}/{r.epochs_planned}",
+                    "data": d.data,
+                    "method": d.method,
+                    "accuracy": headline_accuracy(store, r),
+                    "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
+                }
+            )
         if a.json:
             print(json.dumps(rows))
         elif rows:
@@ -164,14 +191,27 @@ def _cmd_runs(a: argparse.Namespace) -> int:
         for run_id in a.run_ids:
             info = store.get(run_id)
             if a.json:
-                print(json.dumps({"run_id": info.run_id, "status": info.status, "kind": info.kind,
-                                  "config": info.config, "extra": info.extra, "metrics": store.metrics(run_id)}))  # fmt: skip
+                print(
+                    json.dumps(
+                        {
+                            "run_id": info.run_id,
+                            "status": info.status,
+                            "kind": info.kind,
+                            "config": info.config,
+                            "extra": info.extra,
+                            "metrics": store.metrics(run_id),
+                        }
+                    )
+                )
                 continue
-            print(f"{info.run_id} ({info.kind}, {info.status}, {info.epochs_done}/{info.epochs_planned} epochs) {info.path}")
+            epochs = f"{info.epochs_done}/{info.epochs_planned} epochs"
+            print(f"{info.run_id} ({info.kind}, {info.status}, {epochs}) {info.path}")
             print(json.dumps(info.config, indent=2))
             if info.error:
                 print(f"error: {info.error}")
-            print(_table(store.metrics(run_id), FEWSHOT_METRIC_COLUMNS if info.kind == FEWSHOT_KIND else METRIC_COLUMNS))
+            print(
+                _table(store.metrics(run_id), FEWSHOT_METRIC_COLUMNS if info.kind == FEWSHOT_KIND else METRIC_COLUMNS)
+            )
         return 0
     for run_id in a.run_ids:
         store.delete(run_id)
@@ -204,7 +244,9 @@ def _add_embed_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_id", metavar="RUN", help="run id (see: python -m core runs list)")
     options.add_arguments(p, EmbedSettings)
-    p.add_argument("--checkpoints", default=None, help="run store folder; None: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR")
+    p.add_argument(
+        "--checkpoints", default=None, help="run store folder; None: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR"
+    )
     p.add_argument("--json", action="store_true", help="print one line of JSON (per-frame quality and seconds)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     p.set_defaults(func=_cmd_embed)
@@ -224,8 +266,15 @@ def _cmd_embed(a: argparse.Namespace) -> int:
         nonlocal bar, cached
         if bar is None:
             cached = done
-            bar = tqdm(total=total, initial=done, unit="frame", desc=f"{a.method} {a.run_id}",
-                       file=sys.stderr, dynamic_ncols=True, disable=a.quiet or a.json)  # fmt: skip
+            bar = tqdm(
+                total=total,
+                initial=done,
+                unit="frame",
+                desc=f"{a.method} {a.run_id}",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                disable=a.quiet or a.json,
+            )
         bar.update(done - bar.n)
 
     t0 = time.perf_counter()
@@ -235,15 +284,21 @@ def _cmd_embed(a: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     moved = [d for d in maps.displacement if d is not None]
-    rows = [{"epoch": e, "trustworthiness": t, "displacement": d, "seconds": s}
-            for e, t, d, s in zip(maps.epochs, maps.trustworthiness, maps.displacement, maps.seconds)]  # fmt: skip
+    rows = [
+        {"epoch": e, "trustworthiness": t, "displacement": d, "seconds": s}
+        for e, t, d, s in zip(maps.epochs, maps.trustworthiness, maps.displacement, maps.seconds)
+    ]
     summary = {
-        "run_id": a.run_id, "method": a.method, "key": settings.key(), "frames": len(maps.epochs),
-        "computed_now": len(maps.epochs) - cached, "seconds": round(time.perf_counter() - t0, 2),
+        "run_id": a.run_id,
+        "method": a.method,
+        "key": settings.key(),
+        "frames": len(maps.epochs),
+        "computed_now": len(maps.epochs) - cached,
+        "seconds": round(time.perf_counter() - t0, 2),
         "mean_trustworthiness": round(float(sum(maps.trustworthiness) / len(maps.trustworthiness)), 4),
         "mean_displacement": round(sum(moved) / len(moved), 4) if moved else None,
         "path": str(maps_path(store, a.run_id, settings)),
-    }  # fmt: skip
+    }
     if a.json:
         print(json.dumps(summary | {"per_frame": rows}))
         return 0
@@ -251,7 +306,8 @@ def _cmd_embed(a: argparse.Namespace) -> int:
         print(_table(rows, list(rows[0])))
         print(
             f"{summary['frames']} frames ({summary['computed_now']} computed now) in {summary['seconds']} s; mean "
-            f"trustworthiness {summary['mean_trustworthiness']}, mean displacement {_fmt(summary['mean_displacement'])}; "
+            f"trustworthiness {summary['mean_trustworthiness']}, "
+            f"mean displacement {_fmt(summary['mean_displacement'])}; "
             f"cached in {summary['path']}"
         )
     return 0
@@ -279,8 +335,12 @@ def _add_fewshot_parsers(sub: argparse._SubParsersAction) -> None:
     options.add_arguments(p, FewShotConfig)
     g = p.add_argument_group("running and output")
     _run_flags(g, "final validation accuracy")
-    g.add_argument("--batch-mode", default="auto", choices=list(BATCH_MODES),
-                   help="how a meta-batch is computed: vmap over tasks, a loop, or auto (the measured rule per device)")  # fmt: skip
+    g.add_argument(
+        "--batch-mode",
+        default="auto",
+        choices=list(BATCH_MODES),
+        help="how a meta-batch is computed: vmap over tasks, a loop, or auto (the measured rule per device)",
+    )
     p.set_defaults(func=_cmd_fewshot)
 
     e = sub.add_parser(
@@ -290,12 +350,14 @@ def _add_fewshot_parsers(sub: argparse._SubParsersAction) -> None:
         description=(
             "Mean accuracy and 95% confidence interval over episodes drawn from the evaluation characters "
             "(never seen in training), the same episodes for every model at a given seed. Protocols: "
-            + "; ".join(f"{k}: {v.ways}-way {v.shots}-shot, {v.queries} queries per class, {v.episodes} episodes "
-                        f"[{v.note}]" for k, v in PROTOCOLS.items())
+            + "; ".join(
+                f"{k}: {v.ways}-way {v.shots}-shot, {v.queries} queries per class, {v.episodes} episodes [{v.note}]"
+                for k, v in PROTOCOLS.items()
+            )
             + ". Flags given explicitly override the protocol's. The result is recorded in the run's evaluations.json."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )  # fmt: skip
+    )
     e.add_argument("run_id", metavar="RUN", help="run id (see: python -m core runs list)")
     e.add_argument("--protocol", default="5w1s", choices=list(PROTOCOLS), help="episode shape and count")
     unset = argparse.SUPPRESS  # absent from the namespace unless given, so the protocol's value applies
@@ -307,7 +369,9 @@ def _add_fewshot_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--lr", type=float, default=None, help="inner step size; unset: the run's")
     e.add_argument("--seed", type=int, default=0, help="seed of the episodes")
     e.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    e.add_argument("--batch-mode", default="auto", choices=list(BATCH_MODES), help="vmap over episodes, a loop, or auto")
+    e.add_argument(
+        "--batch-mode", default="auto", choices=list(BATCH_MODES), help="vmap over episodes, a loop, or auto"
+    )
     e.add_argument("--checkpoints", default=None, help="run store folder")
     e.add_argument("--no-save", action="store_true", help="do not record the result in the run's evaluations.json")
     e.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
@@ -321,10 +385,9 @@ SYNTHETIC_NOTE = "note: synthetic stroke alphabets, not Omniglot; these accuraci
 
 
 def _cmd_fewshot(a: argparse.Namespace) -> int:
+    from core.fewshot.config import FewShotConfig
     from core.fewshot.run import run_fewshot
     from core.runs import RunStore
-
-    from core.fewshot.config import FewShotConfig
 
     config = _config_from_args(FewShotConfig, a)
     store = RunStore(a.checkpoints)
@@ -332,7 +395,12 @@ def _cmd_fewshot(a: argparse.Namespace) -> int:
     desc = f"{config.solver} {config.data} {config.ways}w{config.shots}s"
     with _StepBar(desc, enabled=not (a.quiet or a.json)) as bar:
         outcome = run_fewshot(
-            config, store, retrain=a.retrain, device=a.device, download=not a.no_download, batch_mode=a.batch_mode,
+            config,
+            store,
+            retrain=a.retrain,
+            device=a.device,
+            download=not a.no_download,
+            batch_mode=a.batch_mode,
             on_step=bar.on_step,
         )
     seconds = time.perf_counter() - t0
@@ -340,12 +408,24 @@ def _cmd_fewshot(a: argparse.Namespace) -> int:
     last = rows[-1] if rows else {}
     synthetic = bool(info.extra.get("data", {}).get("synthetic"))
     if a.json:
-        print(json.dumps({
-            "run_id": info.run_id, "status": info.status, "trained_now": outcome.trained, "solver": config.solver,
-            "data": config.data, "synthetic": synthetic, "epochs": info.epochs_done, "val_acc": last.get("val_acc"),
-            "val_ci95": last.get("val_ci95"), "seconds": round(seconds, 2),
-            "train_seconds": round(sum(r.get("seconds", 0.0) for r in rows), 2), "path": str(info.path),
-        }))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "run_id": info.run_id,
+                    "status": info.status,
+                    "trained_now": outcome.trained,
+                    "solver": config.solver,
+                    "data": config.data,
+                    "synthetic": synthetic,
+                    "epochs": info.epochs_done,
+                    "val_acc": last.get("val_acc"),
+                    "val_ci95": last.get("val_ci95"),
+                    "seconds": round(seconds, 2),
+                    "train_seconds": round(sum(r.get("seconds", 0.0) for r in rows), 2),
+                    "path": str(info.path),
+                }
+            )
+        )
         return 0
     if not a.quiet:
         how = "trained" if outcome.trained else "found stored run (use --retrain to train again)"
@@ -368,21 +448,49 @@ def _cmd_fewshot_eval(a: argparse.Namespace) -> int:
     store = RunStore(a.checkpoints)
     config = run_config(store.get(a.run_id))
     proto = PROTOCOLS[a.protocol]
-    ways, shots, queries, episodes = (getattr(a, k, getattr(proto, k)) for k in ("ways", "shots", "queries", "episodes"))
-    bar = tqdm(total=episodes, unit="episode", desc=f"{a.run_id} {ways}w{shots}s", file=sys.stderr,
-               dynamic_ncols=True, disable=a.quiet or a.json)  # fmt: skip
+    ways, shots, queries, episodes = (
+        getattr(a, k, getattr(proto, k)) for k in ("ways", "shots", "queries", "episodes")
+    )
+    bar = tqdm(
+        total=episodes,
+        unit="episode",
+        desc=f"{a.run_id} {ways}w{shots}s",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=a.quiet or a.json,
+    )
     try:
         result = evaluate_run(
-            a.run_id, ways, shots, queries, episodes, store=store, device=a.device, steps=a.steps, lr=a.lr,
-            seed=a.seed, save=not a.no_save, download=not a.no_download, batch_mode=a.batch_mode,
+            a.run_id,
+            ways,
+            shots,
+            queries,
+            episodes,
+            store=store,
+            device=a.device,
+            steps=a.steps,
+            lr=a.lr,
+            seed=a.seed,
+            save=not a.no_save,
+            download=not a.no_download,
+            batch_mode=a.batch_mode,
             on_batch=lambda done, total: bar.update(done - bar.n),
-        )  # fmt: skip
+        )
     finally:
         bar.close()
     synthetic = config.data == "synthetic"
     if a.json:
-        print(json.dumps({"run_id": a.run_id, "solver": config.solver, "data": config.data, "synthetic": synthetic,
-                          **result.to_dict()}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "run_id": a.run_id,
+                    "solver": config.solver,
+                    "data": config.data,
+                    "synthetic": synthetic,
+                    **result.to_dict(),
+                }
+            )
+        )
         return 0
     if not a.quiet:
         print(
@@ -396,7 +504,9 @@ def _cmd_fewshot_eval(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="Transfer Explorer's engine from the command line.")
+    parser = argparse.ArgumentParser(
+        prog="python -m core", description="Transfer Explorer's engine from the command line."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_dann_parser(sub)
     r = sub.add_parser("runs", help="list, show or delete stored runs")

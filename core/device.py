@@ -11,7 +11,7 @@ from core.errors import UserError
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """"auto" takes CUDA when available; "cuda" without a GPU is a user error, not a crash."""
+    """ "auto" takes CUDA when available; "cuda" without a GPU is a user error, not a crash."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

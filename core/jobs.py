@@ -151,8 +151,9 @@ class JobRegistry:
         self._workers: list[threading.Thread] = []
         self._closed = False
 
-    def submit(self, kind: str, run_id: str, title: str, body: Callable[[Job], str], *, key: str = "",
-               details: Any = None) -> str:  # fmt: skip
+    def submit(
+        self, kind: str, run_id: str, title: str, body: Callable[[Job], str], *, key: str = "", details: Any = None
+    ) -> str:
         """Queue `body` as a job of `kind` for `run_id`; a queued or running job of the same kind,
         run and key is the same work and is joined instead. Returns the job's id."""
         with self._lock:
@@ -161,8 +162,17 @@ class JobRegistry:
             for job in self._jobs.values():
                 if (job.kind, job.run_id, job.key) == (kind, run_id, key) and job.state in ACTIVE_STATES:
                     return job.job_id
-            job = Job(uuid.uuid4().hex[:12], kind, run_id, title, body, key, details if details is not None else NoDetails(),
-                      self.threads, self._lock)  # fmt: skip
+            job = Job(
+                uuid.uuid4().hex[:12],
+                kind,
+                run_id,
+                title,
+                body,
+                key,
+                details if details is not None else NoDetails(),
+                self.threads,
+                self._lock,
+            )
             self._jobs[job.job_id] = job  # in submission order, which jobs() and latest() rely on
             self._queue.append(job)
             self._forget_old()
@@ -192,8 +202,11 @@ class JobRegistry:
     def latest(self, kind: str, run_id: str, key: str | None = None) -> JobStatus | None:
         """The newest job of `kind` for `run_id` (and `key`, when given), in any state."""
         with self._lock:
-            matching = [j for j in self._jobs.values()
-                        if j.kind == kind and j.run_id == run_id and (key is None or j.key == key)]  # fmt: skip
+            matching = [
+                j
+                for j in self._jobs.values()
+                if j.kind == kind and j.run_id == run_id and (key is None or j.key == key)
+            ]
             return self._snapshot(matching[-1]) if matching else None
 
     def cancel(self, job_id: str) -> bool:
@@ -242,10 +255,22 @@ class JobRegistry:
         if job.state == "queued":
             position = next(i for i, j in enumerate(self._queue, 1) if j is job)
         return JobStatus(
-            job_id=job.job_id, kind=job.kind, run_id=job.run_id, title=job.title, key=job.key, state=job.state,
-            position=position, step=job.step, total=job.total, note=job.note, error=job.error, details=job.details,
-            created=job.created, started=job.started, finished=job.finished,
-        )  # fmt: skip
+            job_id=job.job_id,
+            kind=job.kind,
+            run_id=job.run_id,
+            title=job.title,
+            key=job.key,
+            state=job.state,
+            position=position,
+            step=job.step,
+            total=job.total,
+            note=job.note,
+            error=job.error,
+            details=job.details,
+            created=job.created,
+            started=job.started,
+            finished=job.finished,
+        )
 
     # ---- workers -----------------------------------------------------------------------------
 

@@ -39,12 +39,30 @@ from core.errors import UserError
 C = TypeVar("C")
 
 
-def option(default: Any = MISSING, help: str = "", *, default_factory: Any = MISSING, key: str | None = None,
-           flag: str | None = None, choices: Mapping[str, str] | Sequence[str] | None = None, group: str | None = None,
-           used_by: Sequence[str] | None = None, absent: Any = MISSING, metavar: str | None = None) -> Any:  # fmt: skip
+def option(
+    default: Any = MISSING,
+    help: str = "",
+    *,
+    default_factory: Any = MISSING,
+    key: str | None = None,
+    flag: str | None = None,
+    choices: Mapping[str, str] | Sequence[str] | None = None,
+    group: str | None = None,
+    used_by: Sequence[str] | None = None,
+    absent: Any = MISSING,
+    metavar: str | None = None,
+) -> Any:
     """A dataclass field with the metadata above (`help` is the command line's help text)."""
-    metadata = {"help": help, "key": key, "flag": flag, "choices": choices, "group": group,
-                "used_by": tuple(used_by) if used_by is not None else None, "absent": absent, "metavar": metavar}  # fmt: skip
+    metadata = {
+        "help": help,
+        "key": key,
+        "flag": flag,
+        "choices": choices,
+        "group": group,
+        "used_by": tuple(used_by) if used_by is not None else None,
+        "absent": absent,
+        "metavar": metavar,
+    }
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -101,10 +119,17 @@ def _settings(cls: type, prefix: tuple[str, ...], defaults: Any, group: str | No
         key = _meta(f, "key") or f.name
         kind = hints[f.name]
         yield Setting(
-            path=(*prefix, f.name), owner=cls.__name__, key=key, flag=_meta(f, "flag") or "--" + key.replace("_", "-"),
-            type=kind if isinstance(kind, type) else str, default=default, help=_meta(f, "help") or "",
-            choices=_meta(f, "choices"), group=f_group, metavar=_meta(f, "metavar"),
-        )  # fmt: skip
+            path=(*prefix, f.name),
+            owner=cls.__name__,
+            key=key,
+            flag=_meta(f, "flag") or "--" + key.replace("_", "-"),
+            type=kind if isinstance(kind, type) else str,
+            default=default,
+            help=_meta(f, "help") or "",
+            choices=_meta(f, "choices"),
+            group=f_group,
+            metavar=_meta(f, "metavar"),
+        )
 
 
 def defaults(cls: type) -> dict[str, Any]:
@@ -126,8 +151,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, groups: Mapping[st
             target.add_argument(s.flag, dest=s.key, action=action, default=s.default, help=s.help_text)
             continue
         choices = list(s.choices) if s.choices is not None else None
-        target.add_argument(s.flag, dest=s.key, type=s.type, default=s.default, choices=choices, help=s.help_text,
-                            metavar=s.metavar)  # fmt: skip
+        target.add_argument(
+            s.flag, dest=s.key, type=s.type, default=s.default, choices=choices, help=s.help_text, metavar=s.metavar
+        )
     return made
 
 

@@ -234,7 +234,9 @@ class RunWriter:
         self._doc["extra"].update(values)
         self._save_doc()
 
-    def write_tensors(self, name: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    def write_tensors(
+        self, name: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+    ) -> None:
         atomic.write_tensors(self.folder / name, tensors, metadata)
 
     def add_epoch(self, row: dict[str, Any], epochs_done: int) -> None:

@@ -46,7 +46,7 @@ def read_shipped(store: RunStore) -> list[ShippedRun]:
         raise UserError(f"{path} has format version {doc.get('version')!r}; this version reads {SHIPPED_VERSION}")
     entries = doc.get("runs")
     if not isinstance(entries, list):
-        raise UserError(f"{path}: expected \"runs\": a list of {{run_id, title, command}}")
+        raise UserError(f'{path}: expected "runs": a list of {{run_id, title, command}}')
     runs = [_entry(path, i, entry, store) for i, entry in enumerate(entries)]
     for field in ("run_id", "title"):
         seen = [getattr(r, field) for r in runs]

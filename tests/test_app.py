@@ -19,14 +19,22 @@ APP = Path(__file__).resolve().parent.parent / "app.py"
 def test_home_page_lists_datasets_and_shipped_and_stored_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_CHECKPOINTS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data"))
-    config = DANNConfig(source="synthetic-source", target="synthetic-target", epochs=1, steps_per_epoch=2,
-                        batch_size=16, snapshot_size=20)  # fmt: skip
+    config = DANNConfig(
+        source="synthetic-source",
+        target="synthetic-target",
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=16,
+        snapshot_size=20,
+    )
     store = RunStore(tmp_path / "runs")
     run_dann(config, store, device="cpu", domains=make_pair(40))
     (tmp_path / "runs" / "dann-broken").mkdir()
     (tmp_path / "runs" / "dann-broken" / "run.json").write_text("{not json")
-    shipped = [{"run_id": "dann-000000000000", "title": "Not trained yet", "command": "python -m core dann"},
-               {"run_id": config.run_id(), "title": "Tiny DANN", "command": "python -m core dann"}]  # fmt: skip
+    shipped = [
+        {"run_id": "dann-000000000000", "title": "Not trained yet", "command": "python -m core dann"},
+        {"run_id": config.run_id(), "title": "Tiny DANN", "command": "python -m core dann"},
+    ]
     (tmp_path / "runs" / "shipped.json").write_text(
         json.dumps({"format": "transfer-explorer/shipped", "version": 1, "runs": shipped})
     )
@@ -41,8 +49,9 @@ def test_home_page_lists_datasets_and_shipped_and_stored_runs(tmp_path, monkeypa
     assert [r["run"] for r in shipped_table] == ["Not trained yet", "Tiny DANN"]
     assert [r["epochs"] for r in shipped_table] == ["not in the store", "1/1"]
     assert [r["accuracy"] for r in shipped_table] == ["—", f"{store.metrics(config.run_id())[-1]['target_acc']:.3f}"]
-    assert shipped_table[1]["what"] == (f"{config.source} → {config.target} · {config.variant} "
-                                        f"({config.schedule.kind}) + {config.augment}")  # fmt: skip
+    assert shipped_table[1]["what"] == (
+        f"{config.source} → {config.target} · {config.variant} ({config.schedule.kind}) + {config.augment}"
+    )
     assert [(r["run"], r["status"]) for r in runs] == [(config.run_id(), "complete")]
     assert any("dann-broken" in w.value for w in at.warning)
 

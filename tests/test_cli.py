@@ -25,16 +25,34 @@ def homework(tmp_path, monkeypatch):
             Image.fromarray(img).save(tmp_path / "hw" / "train_data" / str(c) / f"{i}.png")
     (tmp_path / "hw" / "test_data" / "0").mkdir(parents=True)
     for i in range(20):
-        Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(tmp_path / "hw" / "test_data" / "0" / f"{i}.png")
+        Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(
+            tmp_path / "hw" / "test_data" / "0" / f"{i}.png"
+        )
     return tmp_path
 
 
 def _args(root, *extra):
     return [
-        "dann", "--source", f"folder:{root / 'hw' / 'train_data'}", "--target", f"folder:{root / 'hw' / 'test_data'}",
-        "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8", "--snapshot-size", "10",
-        "--checkpoints", str(root / "runs"), "--device", "cpu", "--no-download", *extra,
-    ]  # fmt: skip
+        "dann",
+        "--source",
+        f"folder:{root / 'hw' / 'train_data'}",
+        "--target",
+        f"folder:{root / 'hw' / 'test_data'}",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--batch-size",
+        "8",
+        "--snapshot-size",
+        "10",
+        "--checkpoints",
+        str(root / "runs"),
+        "--device",
+        "cpu",
+        "--no-download",
+        *extra,
+    ]
 
 
 def test_train_then_find_the_stored_run(homework, capsys):
@@ -82,7 +100,9 @@ def test_user_errors_print_one_line_and_train_nothing(homework, capsys, extra, m
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
-    code = main(["dann", "--source", f"folder:{tmp_path / 'nowhere'}", "--checkpoints", str(tmp_path / "runs"), "--no-download"])
+    code = main(
+        ["dann", "--source", f"folder:{tmp_path / 'nowhere'}", "--checkpoints", str(tmp_path / "runs"), "--no-download"]
+    )
     assert code == 2 and str(tmp_path / "nowhere") in capsys.readouterr().err
 
 

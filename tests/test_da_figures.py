@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from presenters.dann import figures, schedule_preview
 from core.dann.config import DANNConfig
-from core.dann.schedules import LambdaSchedule
-from core.dann.points import Points
 from core.dann.maps import EmbedSettings, RunMaps
+from core.dann.points import Points
+from core.dann.schedules import LambdaSchedule
+from presenters.dann import figures, schedule_preview
 
 NAMES = ("source (mnist)", "target (usps)")
 
@@ -23,8 +23,9 @@ def maps_and_points() -> tuple[RunMaps, Points]:
     rng = np.random.default_rng(0)
     epochs = [0, 1, 2]
     coords = np.stack([rng.normal(size=(40, 2)) * (1 + e) for e in epochs]).astype(np.float32)
-    maps = RunMaps("dann-x", EmbedSettings(method="pca"), epochs, coords, [0.9, 0.9, 0.9], [None, 1.0, 1.0],
-                   [0.1, 0.1, 0.1])  # fmt: skip
+    maps = RunMaps(
+        "dann-x", EmbedSettings(method="pca"), epochs, coords, [0.9, 0.9, 0.9], [None, 1.0, 1.0], [0.1, 0.1, 0.1]
+    )
     domain = np.repeat([0, 1], 20).astype(np.uint8)
     label = np.concatenate([np.arange(20) % 10, np.full(20, -1)])  # an unlabelled target
     points = Points(domain, np.arange(40), label, {e: (np.arange(40) + e) % 10 for e in epochs})
@@ -150,7 +151,9 @@ def test_schedule_preview_draws_lambda_and_lr_on_their_own_axes():
     assert ys[:50] == [ys[0]] * 50 and ys[50:] == [ys[50]] * 51 and ys[50] < ys[0]
     lr_ys = [y for _, y in lr]
     assert lr_ys == sorted(lr_ys)  # lr anneals: its line only goes down the chart
-    constant = _polyline(schedule_preview.schedule_preview(DANNConfig(schedule=LambdaSchedule(kind="constant", value=0.3))), "lambda")
+    constant = _polyline(
+        schedule_preview.schedule_preview(DANNConfig(schedule=LambdaSchedule(kind="constant", value=0.3))), "lambda"
+    )
     assert len({y for _, y in constant}) == 1
 
 
@@ -166,8 +169,10 @@ def test_schedule_preview_escapes_its_title_and_ticks_are_round():
 
 
 def test_metric_figures_show_what_they_are_given():
-    rows = [{"epoch": 0, "target_acc": 0.1, "source_acc": 0.1, "domain_acc": 0.5},
-            {"epoch": 1, "target_acc": 0.4, "source_acc": 0.9, "domain_acc": 0.6, "lambda": 0.3}]  # fmt: skip
+    rows = [
+        {"epoch": 0, "target_acc": 0.1, "source_acc": 0.1, "domain_acc": 0.5},
+        {"epoch": 1, "target_acc": 0.4, "source_acc": 0.9, "domain_acc": 0.6, "lambda": 0.3},
+    ]
     fig = figures.metrics_figure(rows, epoch=1)
     assert {t.name: list(t.y) for t in fig.data}["λ"] == [0.3]
     assert fig.layout.shapes[0].x0 == 1

@@ -13,19 +13,17 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.dann.points import Points, item_images, load_points
-from presenters import runs as run_names
-from presenters.dann import explore
-from presenters.dann import form
-from presenters.dann import schedule_preview
 from core.dann.config import AUGMENTS, DANNConfig
+from core.dann.maps import EmbedSettings, compute_maps
+from core.dann.points import Points, item_images, load_points
 from core.dann.run import run_dann
 from core.dann.schedules import LambdaSchedule, LrSchedule
 from core.data import DatasetStatus
-from core.dann.maps import EmbedSettings, compute_maps
 from core.errors import UserError
 from core.runs import RunInfo, RunStore
 from core.shipped import ShippedRun
+from presenters import runs as run_names
+from presenters.dann import explore, form, schedule_preview
 from tests.synthetic import make_pair, write_image_folders
 
 PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "domain_adaptation.py")
@@ -81,10 +79,15 @@ def test_form_defaults_make_the_default_config_and_folders_need_a_path():
     assert form.config_from_form(form.form_defaults()) == DANNConfig()
     with pytest.raises(UserError, match="image folder's path"):
         form.config_from_form({**form.form_defaults(), "source": form.FOLDER})
-    statuses = [DatasetStatus("MNIST", False, "/d/MNIST", "missing: put them there"), DatasetStatus("USPS", True, "/d", "ok")]
+    statuses = [
+        DatasetStatus("MNIST", False, "/d/MNIST", "missing: put them there"),
+        DatasetStatus("USPS", True, "/d", "ok"),
+    ]
     status = form.digit_status(statuses)
     assert set(status) == {"mnist", "usps"}
-    assert form.missing_data(["mnist", "usps", "mnist", form.FOLDER], status) == ["MNIST is not at hand: missing: put them there"]
+    assert form.missing_data(["mnist", "usps", "mnist", form.FOLDER], status) == [
+        "MNIST is not at hand: missing: put them there"
+    ]
 
 
 def test_metrics_csv_has_a_column_per_key_and_blanks_for_missing_values():
@@ -109,9 +112,19 @@ def test_the_controls_make_the_config_that_start_trains(store, tmp_path):
     at.number_input(key="f_label_smoothing").set_value(0.1)
     augment = next(a for a in AUGMENTS if a != DANNConfig().augment)  # not the default, so the control is read
     at.selectbox(key="f_augment").set_value(augment).run()
-    expected = DANNConfig(source=f"folder:{source}", target=f"folder:{target}", model="digit", epochs=1, seed=7,
-                          steps_per_epoch=3, snapshot_size=50, lr=LrSchedule(lr0=0.02), augment=augment,
-                          schedule=LambdaSchedule(kind="constant", value=0.3), label_smoothing=0.1)  # fmt: skip
+    expected = DANNConfig(
+        source=f"folder:{source}",
+        target=f"folder:{target}",
+        model="digit",
+        epochs=1,
+        seed=7,
+        steps_per_epoch=3,
+        snapshot_size=50,
+        lr=LrSchedule(lr0=0.02),
+        augment=augment,
+        schedule=LambdaSchedule(kind="constant", value=0.3),
+        label_smoothing=0.1,
+    )
     assert not at.exception and not at.error
     assert f"run id {expected.run_id()}" in _texts(at.caption)[-1]
 
@@ -157,8 +170,16 @@ def test_a_bad_expression_shows_the_parsers_reason_and_start_is_refused(store):
 
 
 def _stored_run(store: RunStore, **overrides) -> DANNConfig:
-    config = DANNConfig(source="synthetic-source", target="synthetic-target", epochs=2, steps_per_epoch=2,
-                        batch_size=16, snapshot_size=50, snapshot_dims=8, **overrides)  # fmt: skip
+    config = DANNConfig(
+        source="synthetic-source",
+        target="synthetic-target",
+        epochs=2,
+        steps_per_epoch=2,
+        batch_size=16,
+        snapshot_size=50,
+        snapshot_dims=8,
+        **overrides,
+    )
     run_dann(config, store, device="cpu", domains=make_pair(60))
     return config
 
@@ -234,8 +255,9 @@ def test_compare_wraps_a_long_run_title_in_its_column_and_lines_up_the_maps(stor
         compute_maps(store, config.run_id(), EmbedSettings(method="pca"))
     long_title = "DANN, the defaults (λ up to 0.3, invert augmentation, target entropy)"
     shipped = [{"run_id": runs[0].run_id(), "title": long_title, "command": "python -m core dann"}]
-    (store.root / "shipped.json").write_text(json.dumps({"format": "transfer-explorer/shipped", "version": 1,
-                                                         "runs": shipped}))  # fmt: skip
+    (store.root / "shipped.json").write_text(
+        json.dumps({"format": "transfer-explorer/shipped", "version": 1, "runs": shipped})
+    )
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params["view"] = "Compare"
     at.run()
@@ -280,8 +302,13 @@ def test_shipped_runs_come_first_by_title_and_explore_and_compare_start_on_the_c
     paper = _info("dann-paper", 3.0)
     log = _info("dann-log", 4.0, schedule={"kind": "log", "value": 1.0})
     newest_first = [mine, log, paper, constant, source_only]
-    titles = {"dann-so": "Source only", "dann-log": "Course log schedule", "dann-paper": "DANN paper schedule",
-              "dann-c01": "Constant λ 0.1", "dann-gone": "Not stored"}  # fmt: skip
+    titles = {
+        "dann-so": "Source only",
+        "dann-log": "Course log schedule",
+        "dann-paper": "DANN paper schedule",
+        "dann-c01": "Constant λ 0.1",
+        "dann-gone": "Not stored",
+    }
     shipped = [ShippedRun(run_id, title, "python -m core dann") for run_id, title in titles.items()]
 
     runs = explore.shipped_first(newest_first, shipped)
@@ -302,18 +329,23 @@ def test_explore_opens_on_the_shipped_paper_schedule_and_compare_on_the_classic_
     mine = _stored_run(store, seed=3)
     for config in (paper, source_only, mine):
         compute_maps(store, config.run_id(), EmbedSettings(method="pca"))
-    shipped = [{"run_id": source_only.run_id(), "title": "Source only", "command": "python -m core dann"},
-               {"run_id": paper.run_id(), "title": "DANN paper schedule", "command": "python -m core dann"}]
-    (store.root / "shipped.json").write_text(json.dumps({"format": "transfer-explorer/shipped", "version": 1,
-                                                         "runs": shipped}))  # fmt: skip
+    shipped = [
+        {"run_id": source_only.run_id(), "title": "Source only", "command": "python -m core dann"},
+        {"run_id": paper.run_id(), "title": "DANN paper schedule", "command": "python -m core dann"},
+    ]
+    (store.root / "shipped.json").write_text(
+        json.dumps({"format": "transfer-explorer/shipped", "version": 1, "runs": shipped})
+    )
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params.update(view="Explore", method="PCA")
     at.run()
     assert not at.exception and not at.error
     picker = at.selectbox(key="run")
     assert picker.value == paper.run_id()
-    assert picker.options[:2] == [run_names.run_label(store.get(source_only.run_id()), "Source only"),
-                                  run_names.run_label(store.get(paper.run_id()), "DANN paper schedule")]  # fmt: skip
+    assert picker.options[:2] == [
+        run_names.run_label(store.get(source_only.run_id()), "Source only"),
+        run_names.run_label(store.get(paper.run_id()), "DANN paper schedule"),
+    ]
     assert _chart(at, "map")["layout"]["title"]["text"] == "PCA · DANN paper schedule · epoch 2"
     assert any("Click a point" in c for c in _texts(at.caption))
 
@@ -330,8 +362,9 @@ def test_a_clicked_point_is_found_by_its_row_and_item_and_read_at_the_maps_epoch
     points = Points(domain, item, label, {2: np.array([1, 5, 3, 0, 8])}, {2: probs})
     clicked = {"points": [{"curve_number": 1, "point_index": 1, "customdata": [0, -1, 8, 4]}]}
     assert explore.selected_row(clicked, points) == 4
-    assert explore.inspect(points, 4, 2) == explore.Inspected(row=4, domain=1, item=0, label=-1, prediction=8,
-                                                    domain_prob=pytest.approx(0.6))  # fmt: skip
+    assert explore.inspect(points, 4, 2) == explore.Inspected(
+        row=4, domain=1, item=0, label=-1, prediction=8, domain_prob=pytest.approx(0.6)
+    )
     ids, position = explore.domain_ids(points, 4)
     assert list(ids) == [4, 0] and position == 1
     assert explore.domain_ids(points, 1)[1] == 1
@@ -340,13 +373,22 @@ def test_a_clicked_point_is_found_by_its_row_and_item_and_read_at_the_maps_epoch
     assert explore.selected_row({"points": [], "point_indices": []}, points) is None
     assert explore.selected_row({"points": [{"customdata": [5, 1, 1, 4]}]}, points) is None  # another run's item 5
     assert explore.selected_row({"points": [{"customdata": [0, -1, 8, 99]}]}, points) is None
-    assert explore.inspect(Points(points.domain, points.item, points.label, points.predictions), 0, 2).domain_prob is None
+    assert (
+        explore.inspect(Points(points.domain, points.item, points.label, points.predictions), 0, 2).domain_prob is None
+    )
 
 
 def test_item_images_are_the_items_the_run_was_trained_on_and_never_downloaded(store, tmp_path):
     source, target = write_image_folders(tmp_path / "data", n=60)
-    config = DANNConfig(source=f"folder:{source}", target=f"folder:{target}", model="digit", epochs=1,
-                        steps_per_epoch=1, batch_size=8, snapshot_size=20)  # fmt: skip
+    config = DANNConfig(
+        source=f"folder:{source}",
+        target=f"folder:{target}",
+        model="digit",
+        epochs=1,
+        steps_per_epoch=1,
+        batch_size=8,
+        snapshot_size=20,
+    )
     run_dann(config, store, device="cpu")
     run, points = store.get(config.run_id()), load_points(store, config.run_id(), [0])
     ids, _ = explore.domain_ids(points, 0)

@@ -2,13 +2,14 @@
 generated runs written in the run store's real layout."""
 
 import json
+import threading
 
 import numpy as np
 import pytest
 import torch
 
-from core.dann import maps as embed
 from core.__main__ import main
+from core.dann import maps as embed
 from core.dann.maps import EmbedSettings, compute_maps, load_maps, maps_path, procrustes_align
 from core.errors import UserError
 from core.runs import RunStore
@@ -31,10 +32,15 @@ def drifting(epochs: int, points: int = POINTS, dims: int = DIMS, seed: int = 0)
 def write_run(store: RunStore, features: list[np.ndarray], run_id: str = RUN) -> None:
     n = len(features[0])
     writer = store.create(run_id, "dann", {"test": True}, epochs_planned=len(features) - 1)
-    writer.write_tensors("snapshots/index.safetensors", {
-        "source_ids": torch.arange(n // 2), "target_ids": torch.arange(n - n // 2),
-        "labels": torch.arange(n) % 5, "domain": (torch.arange(n) >= n // 2).to(torch.uint8),
-    })  # fmt: skip
+    writer.write_tensors(
+        "snapshots/index.safetensors",
+        {
+            "source_ids": torch.arange(n // 2),
+            "target_ids": torch.arange(n - n // 2),
+            "labels": torch.arange(n) % 5,
+            "domain": (torch.arange(n) >= n // 2).to(torch.uint8),
+        },
+    )
     for epoch, x in enumerate(features):
         write_snapshot(store, epoch, x, run_id)
     writer.finish()
@@ -44,10 +50,15 @@ def write_snapshot(store: RunStore, epoch: int, x: np.ndarray, run_id: str = RUN
     from core import atomic
 
     n = len(x)
-    atomic.write_tensors(store.path(run_id) / embed.snapshot_file(epoch), {
-        "features": torch.from_numpy(np.asarray(x, np.float32)).half(),
-        "predictions": torch.zeros(n, dtype=torch.uint8), "domain_prob": torch.zeros(n, dtype=torch.float16),
-    }, {"epoch": str(epoch)})  # fmt: skip
+    atomic.write_tensors(
+        store.path(run_id) / embed.snapshot_file(epoch),
+        {
+            "features": torch.from_numpy(np.asarray(x, np.float32)).half(),
+            "predictions": torch.zeros(n, dtype=torch.uint8),
+            "domain_prob": torch.zeros(n, dtype=torch.float16),
+        },
+        {"epoch": str(epoch)},
+    )
 
 
 @pytest.fixture
@@ -57,12 +68,15 @@ def store(tmp_path):
 
 @pytest.fixture
 def frames_computed(monkeypatch):
-    """Counts the frames actually laid out (cache hits and copied frames do not count)."""
+    """Counts the frames the test itself lays out (cache hits and copied frames do not count, nor
+    frames that background jobs of earlier tests still compute on their own threads)."""
     calls = []
     real = embed.embed_frame
+    mine = threading.current_thread()
 
     def counting(z, previous, settings):
-        calls.append(settings.method)
+        if threading.current_thread() is mine:
+            calls.append(settings.method)
         return real(z, previous, settings)
 
     monkeypatch.setattr(embed, "embed_frame", counting)

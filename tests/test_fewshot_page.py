@@ -59,7 +59,13 @@ def test_examples_then_adapt_predicts_the_query_class_with_the_shipped_maml(ship
     assert _button(at, "Adapt and predict").disabled  # nothing drawn yet
     _button(at, "Example drawings").click().run()
     assert not at.exception
-    assert [at.text_input(key=f"fs-name-{i}").value for i in range(5)] == ["circle", "plus", "triangle", "zigzag", "spiral"]
+    assert [at.text_input(key=f"fs-name-{i}").value for i in range(5)] == [
+        "circle",
+        "plus",
+        "triangle",
+        "zigzag",
+        "spiral",
+    ]
     assert len(at.get("image")) == 6  # what the model sees, under each canvas
     assert not _button(at, "Adapt and predict").disabled
     _button(at, "Adapt and predict").click().run()

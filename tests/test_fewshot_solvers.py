@@ -93,8 +93,11 @@ def test_second_order_meta_gradient_matches_finite_differences_first_order_does_
     sx, sy, qx, qy = (t[0] for t in tasks(1))
 
     def meta_loss(p):
-        return float(maml_task_loss(net, p, sx, sy, qx, qy, ways=WAYS, steps=2, lr=0.5, first_order=False,
-                                    functional=False)[0].detach())  # fmt: skip
+        return float(
+            maml_task_loss(net, p, sx, sy, qx, qy, ways=WAYS, steps=2, lr=0.5, first_order=False, functional=False)[
+                0
+            ].detach()
+        )
 
     g = torch.Generator().manual_seed(7)
     direction = {k: torch.randn(v.shape, generator=g, dtype=v.dtype) for k, v in params.items()}
@@ -104,10 +107,12 @@ def test_second_order_meta_gradient_matches_finite_differences_first_order_does_
     plus = meta_loss({k: v + eps * direction[k] for k, v in params.items()})
     minus = meta_loss({k: v - eps * direction[k] for k, v in params.items()})
     numeric = (plus - minus) / (2 * eps)
-    second = meta_gradient("maml", net, params, sx[None], sy[None], qx[None], qy[None], ways=WAYS, steps=2, lr=0.5,
-                           plan=BatchPlan(False)).grads  # fmt: skip
-    first = meta_gradient("fomaml", net, params, sx[None], sy[None], qx[None], qy[None], ways=WAYS, steps=2, lr=0.5,
-                          plan=BatchPlan(False)).grads  # fmt: skip
+    second = meta_gradient(
+        "maml", net, params, sx[None], sy[None], qx[None], qy[None], ways=WAYS, steps=2, lr=0.5, plan=BatchPlan(False)
+    ).grads
+    first = meta_gradient(
+        "fomaml", net, params, sx[None], sy[None], qx[None], qy[None], ways=WAYS, steps=2, lr=0.5, plan=BatchPlan(False)
+    ).grads
     assert abs(_dot(second, direction) - numeric) < 1e-5 * max(1.0, abs(numeric))
     assert abs(_dot(first, direction) - numeric) > 1e-2 * abs(numeric)
     assert any(not torch.allclose(second[k], first[k], rtol=1e-3) for k in params)

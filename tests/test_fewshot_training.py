@@ -71,7 +71,9 @@ def test_same_seed_same_numbers_and_the_batch_mode_does_not_matter(data):
 
 
 def test_maml_learns_well_above_chance(data):
-    config = FewShotConfig(data="synthetic", epochs=1, steps_per_epoch=15, meta_batch=4, val_characters=6, val_episodes=30)
+    config = FewShotConfig(
+        data="synthetic", epochs=1, steps_per_epoch=15, meta_batch=4, val_characters=6, val_episodes=30
+    )
     rows = _metrics(config, data)
     assert rows[-1]["val_acc"] > 0.6 and rows[-1]["val_acc"] > rows[0]["val_acc"] + 0.2  # 5 ways: chance is 0.2
 
@@ -172,10 +174,13 @@ def test_config_hash_ignores_what_the_solver_does_not_read():
     assert FewShotConfig.from_dict(FewShotConfig(task_aug=0.5).to_dict()) == FewShotConfig(task_aug=0.5)
     assert FewShotConfig().eval_steps == 1 and FewShotConfig(test_steps=3).eval_steps == 3
     for bad, message in [
-        (dict(solver="reptile"), "unknown solver"), (dict(ways=1), "ways must be at least 2"),
-        (dict(task_aug=1.5), "probability"), (dict(solver="protonet", head_init="learned"), "never meta-learns"),
-        (dict(inner_steps=0), "at least one inner step"), (dict(data="mnist"), "unknown data"),
-    ]:  # fmt: skip
+        (dict(solver="reptile"), "unknown solver"),
+        (dict(ways=1), "ways must be at least 2"),
+        (dict(task_aug=1.5), "probability"),
+        (dict(solver="protonet", head_init="learned"), "never meta-learns"),
+        (dict(inner_steps=0), "at least one inner step"),
+        (dict(data="mnist"), "unknown data"),
+    ]:
         with pytest.raises(UserError, match=message):
             FewShotConfig(**bad)
 
@@ -187,9 +192,25 @@ def test_validation_needs_enough_held_out_characters(data):
 
 def _cli(root, *extra):
     return [
-        "fewshot", "--data", "synthetic", "--epochs", "1", "--steps-per-epoch", "2", "--meta-batch", "2",
-        "--val-characters", "6", "--val-episodes", "5", "--checkpoints", str(root), "--device", "cpu", *extra,
-    ]  # fmt: skip
+        "fewshot",
+        "--data",
+        "synthetic",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--meta-batch",
+        "2",
+        "--val-characters",
+        "6",
+        "--val-episodes",
+        "5",
+        "--checkpoints",
+        str(root),
+        "--device",
+        "cpu",
+        *extra,
+    ]
 
 
 def test_command_line_trains_finds_and_evaluates(tmp_path, data, monkeypatch, capsys):
@@ -202,15 +223,48 @@ def test_command_line_trains_finds_and_evaluates(tmp_path, data, monkeypatch, ca
     out = capsys.readouterr().out
     assert "found stored run" in out and "synthetic stroke alphabets, not Omniglot" in out and "val_acc" in out
 
-    assert main(["fewshot-eval", first["run_id"], "--ways", "5", "--shots", "1", "--episodes", "20",
-                 "--checkpoints", str(tmp_path), "--device", "cpu", "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "fewshot-eval",
+                first["run_id"],
+                "--ways",
+                "5",
+                "--shots",
+                "1",
+                "--episodes",
+                "20",
+                "--checkpoints",
+                str(tmp_path),
+                "--device",
+                "cpu",
+                "--json",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1
     result = json.loads(lines[0])
     assert (result["ways"], result["shots"], result["queries"], result["episodes"]) == (5, 1, 5, 20)
     assert 0 <= result["accuracy"] <= 1 and result["ci95"] >= 0 and result["synthetic"]
-    assert main(["fewshot-eval", first["run_id"], "--protocol", "course", "--episodes", "10",
-                 "--checkpoints", str(tmp_path), "--device", "cpu"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "fewshot-eval",
+                first["run_id"],
+                "--protocol",
+                "course",
+                "--episodes",
+                "10",
+                "--checkpoints",
+                str(tmp_path),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert "5-way 1-shot" in capsys.readouterr().out
     assert main(["runs", "show", first["run_id"], "--checkpoints", str(tmp_path)]) == 0
     assert "val_acc" in capsys.readouterr().out

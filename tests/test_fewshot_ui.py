@@ -13,14 +13,13 @@ import pytest
 from core.data.sketches import SHAPES, render_paths, sketch_paths
 from core.errors import UserError
 from core.fewshot import demo
-from presenters.fewshot import canvas
-from presenters.fewshot import models
 from core.fewshot.config import FewShotConfig
 from core.fewshot.drawing import OK, prepare_drawing
 from core.fewshot.episodes import ClassPool
 from core.fewshot.run import load_learner, run_fewshot
 from core.runs import RunStore
 from core.shipped import read_shipped
+from presenters.fewshot import canvas, models
 from tests.fewshot import tiny_omniglot
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -59,7 +58,9 @@ def prepared_sketch(shape: str, variation: int | None = None, seed: int = 0) -> 
 def test_shipped_models_come_first_by_title_and_the_default_is_maml(tmp_path):
     store = shipped_fewshot_store(tmp_path / "runs")  # its own copy: the module's shared store stays as shipped
     data = tiny_omniglot()
-    config = FewShotConfig(data="synthetic", epochs=1, steps_per_epoch=1, meta_batch=2, val_characters=6, val_episodes=4)
+    config = FewShotConfig(
+        data="synthetic", epochs=1, steps_per_epoch=1, meta_batch=2, val_characters=6, val_episodes=4
+    )
     run_fewshot(config, store, device="cpu", data=data)
     choices = models.fewshot_models(store, read_shipped(store))
     assert [c.run_id for c in choices[: len(FEWSHOT)]] == [r["run_id"] for r in FEWSHOT]

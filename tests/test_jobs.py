@@ -8,15 +8,22 @@ import pytest
 
 import core.dann.run
 from core.dann.config import DANNConfig
+from core.dann.jobs import DANNJobs
 from core.dann.maps import EmbedSettings, load_maps
 from core.errors import UserError
-from core.dann.jobs import DANNJobs
 from core.jobs import JOB_NICENESS, JobRegistry, default_max_workers, threads_per_job
 from core.runs import RunStore
 from tests.synthetic import make_pair
 
-TINY = dict(source="synthetic-source", target="synthetic-target", epochs=2, steps_per_epoch=4,
-            batch_size=16, snapshot_size=20, snapshot_dims=8)  # fmt: skip
+TINY = dict(
+    source="synthetic-source",
+    target="synthetic-target",
+    epochs=2,
+    steps_per_epoch=4,
+    batch_size=16,
+    snapshot_size=20,
+    snapshot_dims=8,
+)
 DOMAINS = make_pair(60)
 
 
@@ -208,7 +215,13 @@ def test_any_engine_can_run_its_own_kind_of_job_with_its_own_details():
         plain = registry.submit("toy-plain", "run-a", "no details", lambda job: "done")
         _wait_for(lambda: registry.status(first).details.counted == 3)
         status = registry.status(first)
-        assert (status.kind, status.state, status.step, status.total, status.fraction) == ("toy-count", "running", 3, 3, 1.0)
+        assert (status.kind, status.state, status.step, status.total, status.fraction) == (
+            "toy-count",
+            "running",
+            3,
+            3,
+            1.0,
+        )
         assert registry.status(second).position == 1 and registry.status(plain).position == 2
         assert registry.cancel(first)
         release.set()

@@ -11,10 +11,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # core: the engines, free of the app and of drawing; presenters: free of Streamlit and the pages
 FORBIDDEN = {
-    "core": ("streamlit", "streamlit_drawable_canvas", "plotly", "PIL.ImageDraw", "PIL.ImageFont", "presenters",
-             "app_pages"),
+    "core": (
+        "streamlit",
+        "streamlit_drawable_canvas",
+        "plotly",
+        "PIL.ImageDraw",
+        "PIL.ImageFont",
+        "presenters",
+        "app_pages",
+    ),
     "presenters": ("streamlit", "streamlit_drawable_canvas", "app_pages"),
-}  # fmt: skip
+}
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
@@ -37,15 +44,25 @@ def _breaks(module: str, forbidden: tuple[str, ...]) -> bool:
 def test_a_layer_never_imports_the_layers_above_it(layer):
     files = sorted((ROOT / layer).rglob("*.py"))
     assert files
-    wrong = [f"{path.relative_to(ROOT)}:{line} imports {module}" for path in files
-             for line, module in imports(path) if _breaks(module, FORBIDDEN[layer])]  # fmt: skip
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in files
+        for line, module in imports(path)
+        if _breaks(module, FORBIDDEN[layer])
+    ]
     assert wrong == []
 
 
 def test_the_check_sees_every_kind_of_import(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("import plotly.graph_objects as go\nfrom PIL import Image, ImageDraw\n"
-                      "def later():\n    from presenters.runs import run_label\n")  # fmt: skip
+    sample.write_text(
+        "import plotly.graph_objects as go\nfrom PIL import Image, ImageDraw\n"
+        "def later():\n    from presenters.runs import run_label\n"
+    )
     found = [module for _, module in imports(sample)]
-    assert [m for m in found if _breaks(m, FORBIDDEN["core"])] == ["plotly.graph_objects", "PIL.ImageDraw",
-                                                                    "presenters.runs", "presenters.runs.run_label"]  # fmt: skip
+    assert [m for m in found if _breaks(m, FORBIDDEN["core"])] == [
+        "plotly.graph_objects",
+        "PIL.ImageDraw",
+        "presenters.runs",
+        "presenters.runs.run_label",
+    ]

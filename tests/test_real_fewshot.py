@@ -21,9 +21,14 @@ def test_a_short_maml_run_on_omniglot_beats_chance(tmp_path, monkeypatch):
     rows = outcome.metrics
     assert outcome.info.complete and [r["epoch"] for r in rows] == [0, 1]
     assert outcome.info.extra["data"] | {"notes": []} == {
-        "name": "Omniglot", "synthetic": False, "train_characters": 864, "train_classes": 3456,
-        "val_characters": 100, "eval_characters": 659, "notes": [],
-    }  # fmt: skip
+        "name": "Omniglot",
+        "synthetic": False,
+        "train_characters": 864,
+        "train_classes": 3456,
+        "val_characters": 100,
+        "eval_characters": 659,
+        "notes": [],
+    }
     assert rows[-1]["val_acc"] > 0.5 and rows[-1]["val_acc"] > rows[0]["val_acc"] + 0.2  # chance: 0.2
     result = evaluate_run(config.run_id(), 5, 1, 1, 100, store=RunStore(tmp_path), device="cpu", download=False)
     assert result.characters == "Omniglot evaluation" and result.accuracy > 0.45

@@ -19,8 +19,16 @@ def test_short_real_dann_run_beats_chance_on_the_target(tmp_path, monkeypatch):
     # The paper's protocol: the invert augmentation of the defaults slows the first few hundred steps
     # (source 0.77 here after 300 steps, against 0.97 without it), and this check is about the
     # engine on real files, not the recipe (bench/dann_accuracy.py measures the defaults).
-    config = DANNConfig(source="mnist", target="usps", epochs=2, steps_per_epoch=100, batch_size=64, snapshot_size=200,
-                        augment="none", target_entropy=0.0)  # fmt: skip
+    config = DANNConfig(
+        source="mnist",
+        target="usps",
+        epochs=2,
+        steps_per_epoch=100,
+        batch_size=64,
+        snapshot_size=200,
+        augment="none",
+        target_entropy=0.0,
+    )
     outcome = run_dann(config, RunStore(tmp_path), device="cpu", download=False)
     rows = outcome.metrics
     assert outcome.info.complete and [r["epoch"] for r in rows] == [0, 1, 2]

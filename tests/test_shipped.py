@@ -92,10 +92,12 @@ def test_each_shipped_command_makes_its_run_again():
     whatever the defaults are today."""
     import shlex
 
-    from core.__main__ import _config_from_args, _fewshot_config_from_args, build_parser
+    from core.__main__ import _config_from_args, build_parser
+    from core.dann.config import DANNConfig
+    from core.fewshot.config import FewShotConfig
 
     for r in read_shipped(RunStore(ROOT / "checkpoints")):
         argv = shlex.split(r.command)[3:]  # after "python -m core"
         args = build_parser().parse_args(argv)
-        config = _config_from_args(args) if args.command == "dann" else _fewshot_config_from_args(args)
+        config = _config_from_args(DANNConfig if args.command == "dann" else FewShotConfig, args)
         assert config.run_id() == r.run_id, r.command

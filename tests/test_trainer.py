@@ -7,13 +7,26 @@ import torch
 from core.dann.config import ENGINE_VERSION, DANNConfig
 from core.dann.run import INDEX_FILE, WEIGHTS_FILE, run_dann, snapshot_file, train_epochs
 from core.dann.schedules import LambdaSchedule, LrSchedule
-from core.dann.trainer import DANNTrainer, TrainingCancelled, _invert_channels, class_balanced_sample, principal_components
+from core.dann.trainer import (
+    DANNTrainer,
+    TrainingCancelled,
+    _invert_channels,
+    class_balanced_sample,
+    principal_components,
+)
 from core.errors import UserError
 from core.runs import RunStore
 from tests.synthetic import make_pair
 
-TINY = dict(source="synthetic-source", target="synthetic-target", epochs=2, steps_per_epoch=6,
-            batch_size=32, snapshot_size=50, snapshot_dims=16)  # fmt: skip
+TINY = dict(
+    source="synthetic-source",
+    target="synthetic-target",
+    epochs=2,
+    steps_per_epoch=6,
+    batch_size=32,
+    snapshot_size=50,
+    snapshot_dims=16,
+)
 
 
 def _results(config, **kw):
@@ -142,7 +155,9 @@ def test_principal_components_keep_the_distances_of_low_rank_data():
     projected, kept = principal_components(x, 5)
     assert projected.shape == (200, 5) and kept == pytest.approx(1.0)
     exact = "donot_use_mm_for_euclid_dist"
-    assert torch.allclose(torch.cdist(projected, projected, compute_mode=exact), torch.cdist(x, x, compute_mode=exact), atol=1e-3)
+    assert torch.allclose(
+        torch.cdist(projected, projected, compute_mode=exact), torch.cdist(x, x, compute_mode=exact), atol=1e-3
+    )
     full, kept_all = principal_components(x, 0)
     assert full.shape == (200, 40) and kept_all == 1.0
 
@@ -175,7 +190,9 @@ def test_cancelling_keeps_finished_epochs(tmp_path):
         if step == 8:
             raise TrainingCancelled
 
-    epochs = [r.epoch for r in train_epochs(config, store, device="cpu", domains=make_pair(), on_step=cancel_in_second_epoch)]
+    epochs = [
+        r.epoch for r in train_epochs(config, store, device="cpu", domains=make_pair(), on_step=cancel_in_second_epoch)
+    ]
     assert epochs == [0, 1]
     info = store.get(config.run_id())
     assert info.status == "cancelled" and info.epochs_done == 1
@@ -201,10 +218,13 @@ def test_config_hash_depends_only_on_what_matters():
     assert base.run_id().startswith("dann-") and len(base.run_id()) == 17
     assert DANNConfig.from_dict(base.to_dict()) == base
     assert DANNConfig(pseudo_threshold=0.5).run_id() == base.run_id()  # not a pseudo-label run
-    assert DANNConfig(variant="dann_pseudo", pseudo_threshold=0.5).run_id() != DANNConfig(variant="dann_pseudo").run_id()
-    assert DANNConfig(variant="source_only", schedule=LambdaSchedule(kind="constant")).run_id() == DANNConfig(
-        variant="source_only"
-    ).run_id()
+    assert (
+        DANNConfig(variant="dann_pseudo", pseudo_threshold=0.5).run_id() != DANNConfig(variant="dann_pseudo").run_id()
+    )
+    assert (
+        DANNConfig(variant="source_only", schedule=LambdaSchedule(kind="constant")).run_id()
+        == DANNConfig(variant="source_only").run_id()
+    )
     assert DANNConfig(seed=1).run_id() != base.run_id()
     assert DANNConfig(target_entropy=0.1).run_id() != base.run_id()
     assert DANNConfig(augment="none").run_id() != base.run_id()
@@ -225,10 +245,16 @@ def test_config_hash_depends_only_on_what_matters():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"variant": "magic"}, "unknown variant"), ({"epochs": 0}, "epochs"), ({"model": "resnet"}, "unknown model"),
-     ({"pseudo_threshold": 1.5}, "pseudo_threshold"), ({"steps_per_epoch": -1}, "steps_per_epoch"),
-     ({"target_entropy": -1.0}, "target_entropy"), ({"augment": "mixup"}, "unknown augmentation")],
-)  # fmt: skip
+    [
+        ({"variant": "magic"}, "unknown variant"),
+        ({"epochs": 0}, "epochs"),
+        ({"model": "resnet"}, "unknown model"),
+        ({"pseudo_threshold": 1.5}, "pseudo_threshold"),
+        ({"steps_per_epoch": -1}, "steps_per_epoch"),
+        ({"target_entropy": -1.0}, "target_entropy"),
+        ({"augment": "mixup"}, "unknown augmentation"),
+    ],
+)
 def test_bad_settings_are_user_errors(kwargs, message):
     with pytest.raises(UserError, match=message):
         DANNConfig(**kwargs)

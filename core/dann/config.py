@@ -22,8 +22,10 @@ VARIANTS = {
 
 OPTIMIZERS = ("sgd", "adam")
 
-AUGMENTS = {"none": "the labelled images as they are",
-            "invert": "each colour channel of each labelled image inverted with probability 1/2"}
+AUGMENTS = {
+    "none": "the labelled images as they are",
+    "invert": "each colour channel of each labelled image inverted with probability 1/2",
+}
 
 ADVERSARIAL = ("dann", "dann_pseudo")  # the variants the lambda schedule acts in
 
@@ -51,14 +53,27 @@ class DANNConfig:
     # paper's 1. At full strength the adversarial term pulls a small target away from its classes
     # (MNIST -> USPS, 2,007 target images: 0.843 at 1, one seed; 0.935 +- 0.021 at 0.3, 6 seeds),
     # while MNIST -> MNIST-M loses nothing (0.916 +- 0.007 at 1, 0.915 +- 0.004 at 0.3, 3 seeds).
-    schedule: LambdaSchedule = option(default_factory=lambda: LambdaSchedule(value=0.3), used_by=ADVERSARIAL,
-                                      group="lambda schedule: lambda(p) for training progress p in [0, 1]")  # fmt: skip
-    lr: LrSchedule = option(default_factory=LrSchedule, group=_OPTIMISATION)  # mu0 / (1 + alpha p)^beta, as in the paper
-    model: str = option("", "network: digit (DANN paper, 3x28x28) or course (HW net, 1x32x32); empty picks digit for "
-                        "digit domains and course for folders", choices=("", "digit", "course"), group=_DOMAINS)  # fmt: skip
-    epochs: int = option(6, "number of epochs", group=_OPTIMISATION)  # about 4 minutes for MNIST -> MNIST-M on 2 CPU cores
-    steps_per_epoch: int = option(0, "optimizer steps per epoch; 0: one pass over the larger training set",
-                                  group=_OPTIMISATION)  # fmt: skip
+    schedule: LambdaSchedule = option(
+        default_factory=lambda: LambdaSchedule(value=0.3),
+        used_by=ADVERSARIAL,
+        group="lambda schedule: lambda(p) for training progress p in [0, 1]",
+    )
+    lr: LrSchedule = option(
+        default_factory=LrSchedule, group=_OPTIMISATION
+    )  # mu0 / (1 + alpha p)^beta, as in the paper
+    model: str = option(
+        "",
+        "network: digit (DANN paper, 3x28x28) or course (HW net, 1x32x32); empty picks digit for "
+        "digit domains and course for folders",
+        choices=("", "digit", "course"),
+        group=_DOMAINS,
+    )
+    epochs: int = option(
+        6, "number of epochs", group=_OPTIMISATION
+    )  # about 4 minutes for MNIST -> MNIST-M on 2 CPU cores
+    steps_per_epoch: int = option(
+        0, "optimizer steps per epoch; 0: one pass over the larger training set", group=_OPTIMISATION
+    )
     # Per domain: each step sees this many source and target images. Small batches cost little
     # more per image on a CPU (about 20% at 32 vs 128) and give four times the updates, which
     # DANN needs: MNIST -> MNIST-M reached 0.771 in 10 epochs at 32, against 0.623 at 128
@@ -68,15 +83,19 @@ class DANNConfig:
     momentum: float = option(0.9, "SGD momentum (the paper's), or Adam's beta1", group=_OPTIMISATION)
     weight_decay: float = option(0.0, "SGD weight decay", group=_OPTIMISATION)
     seed: int = option(0, "seed for initialisation and batch order", group=_OPTIMISATION)
-    source_edges: bool = option(False, "apply the course's source transform (grayscale, then Canny edges)", group=_DOMAINS)
+    source_edges: bool = option(
+        False, "apply the course's source transform (grayscale, then Canny edges)", group=_DOMAINS
+    )
     # Augmentation of the labelled batches on the device: "none"; "invert": each colour channel
     # of each image is inverted with probability 1/2, so the labelled digits come in every
     # polarity and in colours (a white digit on black becomes, say, red on cyan). MNIST -> MNIST-M
     # (one seed, 6 epochs): DANN 0.727 -> 0.889 with it; source only 0.565 -> 0.757 (BENCHMARKS.md).
-    augment: str = option("invert", "augmentation of the labelled images", choices=AUGMENTS, group=_DOMAINS,
-                          absent="none")  # fmt: skip
-    pseudo_threshold: float = option(0.95, "teacher confidence needed to use a target pseudo-label",
-                                     used_by=("dann_pseudo",), group=_PSEUDO)  # fmt: skip
+    augment: str = option(
+        "invert", "augmentation of the labelled images", choices=AUGMENTS, group=_DOMAINS, absent="none"
+    )
+    pseudo_threshold: float = option(
+        0.95, "teacher confidence needed to use a target pseudo-label", used_by=("dann_pseudo",), group=_PSEUDO
+    )
     # dann_pseudo: EMA decay of the teacher, per step. The course's 0.9 per step makes the teacher
     # a copy of the student that confirms its own mistakes (MNIST -> MNIST-M collapsed to 0.34 at
     # epoch 5 in our trial); 0.99 averages over about 100 steps, as mean-teacher methods do.
@@ -86,14 +105,22 @@ class DANNConfig:
     # entropy minimisation, as in VADA), scaled by lambda(p) so it grows as the domains align.
     # It pushes target features away from class boundaries, which gradient reversal alone does not.
     # MNIST -> MNIST-M with invert augmentation (one seed): 0.889 without it, 0.909 at 0.3.
-    target_entropy: float = option(0.3, "dann/dann_pseudo: weight of target prediction entropy, times lambda(p); 0: off",
-                                   used_by=ADVERSARIAL, absent=0.0, group=_OPTIMISATION)  # fmt: skip
+    target_entropy: float = option(
+        0.3,
+        "dann/dann_pseudo: weight of target prediction entropy, times lambda(p); 0: off",
+        used_by=ADVERSARIAL,
+        absent=0.0,
+        group=_OPTIMISATION,
+    )
     # Label smoothing of the labelled images' class loss (Szegedy et al. 2016): the target of each
     # labelled image puts this much probability evenly on every class. Left out of stored configs
     # at 0, so runs from before the setting existed keep their ids.
-    label_smoothing: float = option(0.0, "label smoothing of the class loss on labelled images; 0: off",
-                                    absent=0.0, group=_OPTIMISATION)  # fmt: skip
-    snapshot_size: int = option(1000, "items per domain in the fixed feature sample stored every epoch", group=_SNAPSHOTS)
+    label_smoothing: float = option(
+        0.0, "label smoothing of the class loss on labelled images; 0: off", absent=0.0, group=_OPTIMISATION
+    )
+    snapshot_size: int = option(
+        1000, "items per domain in the fixed feature sample stored every epoch", group=_SNAPSHOTS
+    )
     snapshot_dims: int = option(64, "principal components kept per snapshot (0: all)", group=_SNAPSHOTS)
 
     def __post_init__(self) -> None:

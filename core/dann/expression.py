@@ -140,8 +140,16 @@ _UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {
     ast.USub: lambda a: -a,
 }
 _OPERATOR_SYMBOLS: dict[type[ast.AST], str] = {
-    ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>",
-    ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Not: "not", ast.Invert: "~",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.BitAnd: "&",
+    ast.Not: "not",
+    ast.Invert: "~",
 }
 # Why a node type outside the grammar is rejected, in the user's words.
 _REJECTED: dict[type[ast.AST], str] = {
@@ -289,9 +297,7 @@ class _Builder:
 
     def _power_operands(self, node: ast.BinOp) -> list[tuple[Evaluator, bool]]:
         if any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) for n in ast.walk(node.right)):
-            raise self.reject(
-                node, "the exponent of ** may not contain another ** (power towers are not allowed)"
-            )
+            raise self.reject(node, "the exponent of ** may not contain another ** (power towers are not allowed)")
         base = self.build(node.left)
         exponent, exponent_uses_p = self.build(node.right)
         if not exponent_uses_p:

@@ -56,8 +56,15 @@ class DANNJobs:
     a failure is recorded in the details' `maps_error` and training goes on.
     """
 
-    def __init__(self, registry: JobRegistry, store: RunStore, *, device: str = "auto",
-                 maps_after_epoch: bool = True, download: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        registry: JobRegistry,
+        store: RunStore,
+        *,
+        device: str = "auto",
+        maps_after_epoch: bool = True,
+        download: bool = True,
+    ):
         self.registry = registry
         self.store = store
         self.device = device
@@ -73,8 +80,13 @@ class DANNJobs:
         title = f"train {short_spec(config.source)} → {short_spec(config.target)}, {config.variant}"
         if config.adversarial:
             title += f", λ {config.schedule.kind}"
-        job_id = self.registry.submit(TRAIN, run_id, title, lambda job: self._train(job, config, domains),
-                                      details=TrainProgress(epochs=config.epochs))  # fmt: skip
+        job_id = self.registry.submit(
+            TRAIN,
+            run_id,
+            title,
+            lambda job: self._train(job, config, domains),
+            details=TrainProgress(epochs=config.epochs),
+        )
         return TrainStart(run_id, job_id)
 
     def start_maps(self, run_id: str, settings: EmbedSettings) -> str:
@@ -106,9 +118,14 @@ class DANNJobs:
 
         job.note = "loading data"
         epochs = train_epochs(
-            config, self.store, device=self.device, domains=domains, on_step=on_step, on_start=on_start,
+            config,
+            self.store,
+            device=self.device,
+            domains=domains,
+            on_step=on_step,
+            on_start=on_start,
             download=self.download,
-        )  # fmt: skip
+        )
         for result in epochs:
             job.update(metrics=(*job.details.metrics, dict(result.metrics)), epoch=result.epoch)
             if self.maps_after_epoch and not job.cancel_requested and job.details.maps_error is None:

@@ -442,13 +442,15 @@ def compute_maps(
             seconds = time.perf_counter() - t0
             trust = trustworthiness(z, y)
         coords.append(y.astype(np.float32))
-        frames.append({
-            "epoch": epoch,
-            "fingerprint": fingerprint,
-            "trustworthiness": trust,
-            "displacement": None if previous is None else mean_displacement(coords[-1], coords[-2]),
-            "seconds": seconds,
-        })  # fmt: skip
+        frames.append(
+            {
+                "epoch": epoch,
+                "fingerprint": fingerprint,
+                "trustworthiness": trust,
+                "displacement": None if previous is None else mean_displacement(coords[-1], coords[-2]),
+                "seconds": seconds,
+            }
+        )
         _write_cache(path, settings, coords, frames)
         if on_frame is not None:
             on_frame(len(frames), len(epochs))

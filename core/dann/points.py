@@ -33,14 +33,17 @@ def load_points(store: RunStore, run_id: str, epochs: Iterable[int]) -> Points:
     item = np.concatenate([index["source_ids"].numpy(), index["target_ids"].numpy()]).astype(np.int64)
     snapshots = {e: store.read_tensors(run_id, snapshot_file(e)) for e in epochs}
     return Points(
-        index["domain"].numpy(), item, index["labels"].numpy().astype(np.int64),
+        index["domain"].numpy(),
+        item,
+        index["labels"].numpy().astype(np.int64),
         {e: s["predictions"].numpy().astype(np.int64) for e, s in snapshots.items()},
         {e: s["domain_prob"].float().numpy() for e, s in snapshots.items()},
-    )  # fmt: skip
+    )
 
 
-def item_images(spec: str, model: str, ids: Sequence[int], *, edges: bool = False,
-                trained_on: Mapping[str, Any] | None = None) -> np.ndarray:  # fmt: skip
+def item_images(
+    spec: str, model: str, ids: Sequence[int], *, edges: bool = False, trained_on: Mapping[str, Any] | None = None
+) -> np.ndarray:
     """Images `ids` of a domain's evaluation split as the run's network saw them: uint8 (n, H, W, C).
 
     Never downloads. `trained_on` is what the run recorded about the domain (its run.json
@@ -59,8 +62,10 @@ def item_images(spec: str, model: str, ids: Sequence[int], *, edges: bool = Fals
     domain = load_domain(spec, MODELS[model].input_spec, edges=edges, download=False)
     images = domain.eval_images
     if recorded.get("eval_items") is not None and len(images) != int(recorded["eval_items"]):
-        raise UserError(f"{domain.name} at hand has {len(images)} evaluation items, but the run was trained "
-                        f"with {recorded['eval_items']}; its images would not be the run's")  # fmt: skip
+        raise UserError(
+            f"{domain.name} at hand has {len(images)} evaluation items, but the run was trained "
+            f"with {recorded['eval_items']}; its images would not be the run's"
+        )
     ids = np.asarray(ids, dtype=np.int64)
     if len(ids) and (ids.min() < 0 or ids.max() >= len(images)):
         raise UserError(f"the run's snapshot names items up to {ids.max()}, but {domain.name} has {len(images)}")

@@ -19,24 +19,28 @@ from core.dann.expression import Expression, parse_expression
 from core.errors import UserError
 from core.options import option
 
-SCHEDULE_KINDS: Mapping[str, str] = MappingProxyType({
-    "constant": "lambda = value throughout training",
-    "dann": "value * (2/(1+exp(-gamma*p)) - 1): the DANN paper's ramp from 0 up to value",
-    "log": "value * ln(1.02 + 1.7*p): from about 0.02 to about 1 (the course's strong baseline)",
-    "linear": "from start at p=0 to value at p=ramp_end, then value",
-    "step": "start before p=step_at, value from there on",
-    "expr": "a formula in p typed by you, e.g. 2/(1+exp(-10*p))-1",
-})
+SCHEDULE_KINDS: Mapping[str, str] = MappingProxyType(
+    {
+        "constant": "lambda = value throughout training",
+        "dann": "value * (2/(1+exp(-gamma*p)) - 1): the DANN paper's ramp from 0 up to value",
+        "log": "value * ln(1.02 + 1.7*p): from about 0.02 to about 1 (the course's strong baseline)",
+        "linear": "from start at p=0 to value at p=ramp_end, then value",
+        "step": "start before p=step_at, value from there on",
+        "expr": "a formula in p typed by you, e.g. 2/(1+exp(-10*p))-1",
+    }
+)
 
 # The fields each kind reads: exactly what to_dict keeps and what validation checks.
-_KIND_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "constant": ("value",),
-    "dann": ("value", "gamma"),
-    "log": ("value",),
-    "linear": ("value", "start", "ramp_end"),
-    "step": ("value", "start", "step_at"),
-    "expr": ("expr",),
-})
+_KIND_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "constant": ("value",),
+        "dann": ("value", "gamma"),
+        "log": ("value",),
+        "linear": ("value", "start", "ramp_end"),
+        "step": ("value", "start", "step_at"),
+        "expr": ("expr",),
+    }
+)
 
 
 def _progress(p: float) -> float:
@@ -83,14 +87,15 @@ class LambdaSchedule:
     start: float = option(0.0, "linear/step: value at the start", key="lambda_start")
     ramp_end: float = option(1.0, "linear: p where the ramp ends and lambda stays, in (0, 1]")
     step_at: float = option(0.5, "step: p where lambda jumps, in [0, 1]")
-    expr: str = option("", 'expr: an expression in p, e.g. "2/(1+exp(-10*p))-1" (numbers, p, pi, e, + - * / **, '
-                       "exp, log, sqrt, sin, cos, tanh, sigmoid, abs, min, max, clip)")  # fmt: skip
+    expr: str = option(
+        "",
+        'expr: an expression in p, e.g. "2/(1+exp(-10*p))-1" (numbers, p, pi, e, + - * / **, '
+        "exp, log, sqrt, sin, cos, tanh, sigmoid, abs, min, max, clip)",
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or self.kind not in SCHEDULE_KINDS:
-            raise UserError(
-                f"unknown lambda schedule kind {self.kind!r}; expected one of {', '.join(SCHEDULE_KINDS)}"
-            )
+            raise UserError(f"unknown lambda schedule kind {self.kind!r}; expected one of {', '.join(SCHEDULE_KINDS)}")
         # Only the fields this kind reads are checked: a UI keeps every widget's value while the
         # user switches kinds, and a half-typed formula must not block a "dann" run it never
         # affects (nor can it change the run's id, since to_dict leaves it out).

@@ -248,11 +248,12 @@ class DANNTrainer:
                 with torch.set_grad_enabled(lam != 0 or self.teacher is not None):
                     feats_tgt = self.model.features(x_tgt)
                 feats = torch.cat([feats_lab, feats_tgt])
-                class_loss = F.cross_entropy(self.model.classify(feats[:bs]), labelled.train_labels[li],
-                                             label_smoothing=self.config.label_smoothing)  # fmt: skip
-                domain_loss = F.binary_cross_entropy_with_logits(
-                    self.model.discriminate(feats, lam).float(), domain_y
+                class_loss = F.cross_entropy(
+                    self.model.classify(feats[:bs]),
+                    labelled.train_labels[li],
+                    label_smoothing=self.config.label_smoothing,
                 )
+                domain_loss = F.binary_cross_entropy_with_logits(self.model.discriminate(feats, lam).float(), domain_y)
                 loss = class_loss + domain_loss
                 target_logits = None
                 if cfg.target_entropy > 0 and lam != 0:
@@ -321,7 +322,9 @@ class DANNTrainer:
 
 def _make_optimizer(config: DANNConfig, params) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr.lr0, betas=(config.momentum, 0.999), weight_decay=config.weight_decay)
+        return torch.optim.Adam(
+            params, lr=config.lr.lr0, betas=(config.momentum, 0.999), weight_decay=config.weight_decay
+        )
     return torch.optim.SGD(params, lr=config.lr.lr0, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
@@ -335,7 +338,9 @@ def _check_domains(config: DANNConfig, src: Domain, tgt: Domain, spec: InputSpec
     expected = (spec.channels, spec.size, spec.size)
     for d in (src, tgt):
         if tuple(d.train_images.shape[1:]) != expected:
-            raise UserError(f"domain {d.spec!r} has images of shape {tuple(d.train_images.shape[1:])}, expected {expected}")
+            raise UserError(
+                f"domain {d.spec!r} has images of shape {tuple(d.train_images.shape[1:])}, expected {expected}"
+            )
 
 
 def _on_device(domain: Domain, device: torch.device) -> Domain:

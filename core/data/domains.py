@@ -32,6 +32,8 @@ DOMAIN_VERSIONS = {"usps": 2}
 def domain_version(spec: str) -> int:
     """How a domain's images are prepared, as a number (1 unless listed in DOMAIN_VERSIONS)."""
     return DOMAIN_VERSIONS.get(spec, 1)
+
+
 FOLDER_PREFIX = "folder:"
 
 

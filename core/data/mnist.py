@@ -31,8 +31,12 @@ def download_folder() -> Path:
 
 
 # torchvision's MNIST.resources names, in its order (tests/data/test_mnist.py checks they agree).
-FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-         "t10k-labels-idx1-ubyte.gz")  # fmt: skip
+FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 
 
 def expected_md5() -> dict[str, str]:

@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -368,6 +367,6 @@ def status() -> DatasetStatus:
         "Omniglot",
         False,
         str(py_folder()),
-        f"missing the {' and '.join(missing)} split{'s' if len(missing) > 1 else ''}: expected {_expected_files()}; or load with internet "
-        f"access to download; the synthetic stroke alphabets (--data synthetic) need no files",
+        f"missing the {' and '.join(missing)} split{'s' if len(missing) > 1 else ''}: expected {_expected_files()}; "
+        f"or load with internet access to download; the synthetic stroke alphabets (--data synthetic) need no files",
     )

@@ -108,7 +108,13 @@ def synthetic_omniglot(
     per character), generated once per setting and cached."""
     splits = []
     for split, count in zip(("background", "evaluation"), alphabets):
-        key = {"format": FORMAT, "synthetic": split, "alphabets": count, "characters": characters,
-               "drawings": drawings, "seed": seed}  # fmt: skip
+        key = {
+            "format": FORMAT,
+            "synthetic": split,
+            "alphabets": count,
+            "characters": characters,
+            "drawings": drawings,
+            "seed": seed,
+        }
         splits.append(cached_set(key, lambda s=split, n=count: synthetic_split(s, n, characters, drawings, seed)))
     return Omniglot(*splits)

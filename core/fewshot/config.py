@@ -53,27 +53,49 @@ class FewShotConfig:
     # the MAML code: as many queries as shots
     queries: int = option(1, "query drawings per class in a training task", used_by=_TASKS, group=_SOLVER)
     meta_batch: int = option(32, "tasks per meta-step (the paper's 32)", used_by=_TASKS, group=_OPTIMISATION)
-    inner_steps: int = option(1, "inner SGD steps during meta-training (the paper's, 5-way)", used_by=_INNER,
-                              group=_OPTIMISATION)  # fmt: skip
-    inner_lr: float = option(0.4, "inner SGD step size (the paper's, 5-way Omniglot)", used_by=_INNER,
-                             group=_OPTIMISATION)  # fmt: skip
-    test_steps: int = option(0, "inner steps at validation and test; 0: as in training (transfer: 100 head steps)",
-                             used_by=_ADAPT, group=_OPTIMISATION)  # fmt: skip
+    inner_steps: int = option(
+        1, "inner SGD steps during meta-training (the paper's, 5-way)", used_by=_INNER, group=_OPTIMISATION
+    )
+    inner_lr: float = option(
+        0.4, "inner SGD step size (the paper's, 5-way Omniglot)", used_by=_INNER, group=_OPTIMISATION
+    )
+    test_steps: int = option(
+        0,
+        "inner steps at validation and test; 0: as in training (transfer: 100 head steps)",
+        used_by=_ADAPT,
+        group=_OPTIMISATION,
+    )
     test_lr: float = option(0.0, "their step size; 0: --inner-lr (transfer: 0.5)", used_by=_ADAPT, group=_OPTIMISATION)
-    meta_lr: float = option(0.001, "Adam learning rate of the meta-parameters (or the transfer network)",
-                            group=_OPTIMISATION)  # fmt: skip
-    epochs: int = option(120, "epochs, each followed by a validation (120 x 500 = the paper's 60,000 meta-steps)",
-                         group=_OPTIMISATION)  # fmt: skip
+    meta_lr: float = option(
+        0.001, "Adam learning rate of the meta-parameters (or the transfer network)", group=_OPTIMISATION
+    )
+    epochs: int = option(
+        120, "epochs, each followed by a validation (120 x 500 = the paper's 60,000 meta-steps)", group=_OPTIMISATION
+    )
     steps_per_epoch: int = option(500, "meta-steps (transfer: batches) per epoch", group=_OPTIMISATION)
-    rotations: bool = option(True, "do not use rotated characters (90/180/270 degrees) as extra training classes",
-                             flag="--no-rotations", group=_SOLVER)  # fmt: skip
-    task_aug: float = option(0.0, "probability of rotating a whole training task by 90 or 270 degrees (the course's)",
-                             used_by=_TASKS, group=_SOLVER)  # fmt: skip
-    head_init: str = option("zero", "zero: every task starts from a zero head (any number of ways); learned: the "
-                            "MAML paper's", choices=HEAD_INITS, used_by=_INNER, group=_SOLVER)  # fmt: skip
+    rotations: bool = option(
+        True,
+        "do not use rotated characters (90/180/270 degrees) as extra training classes",
+        flag="--no-rotations",
+        group=_SOLVER,
+    )
+    task_aug: float = option(
+        0.0,
+        "probability of rotating a whole training task by 90 or 270 degrees (the course's)",
+        used_by=_TASKS,
+        group=_SOLVER,
+    )
+    head_init: str = option(
+        "zero",
+        "zero: every task starts from a zero head (any number of ways); learned: the MAML paper's",
+        choices=HEAD_INITS,
+        used_by=_INNER,
+        group=_SOLVER,
+    )
     batch_size: int = option(128, "transfer: images per optimizer step", used_by=("transfer",), group=_OPTIMISATION)
-    val_characters: int = option(100, "background characters held out for validation (0: no validation)",
-                                 group=_OPTIMISATION)  # fmt: skip
+    val_characters: int = option(
+        100, "background characters held out for validation (0: no validation)", group=_OPTIMISATION
+    )
     # the same episodes every epoch
     val_episodes: int = option(200, "validation episodes per epoch", group=_OPTIMISATION)
     seed: int = option(0, "seed for initialisation and task sampling", group=_OPTIMISATION)

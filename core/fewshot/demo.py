@@ -51,9 +51,7 @@ def classify(
     if len(supports) < 2:
         raise UserError("draw at least two classes to tell apart")
     if learner.head_ways is not None and learner.head_ways != len(supports):
-        raise UserError(
-            f"this model meta-learned a {learner.head_ways}-way head; give it {learner.head_ways} classes"
-        )
+        raise UserError(f"this model meta-learned a {learner.head_ways}-way head; give it {learner.head_ways} classes")
     steps = learner.steps if steps is None else int(steps)
     if not 0 <= steps <= max_steps(learner.steps):
         raise UserError(f"inner steps must be between 0 and {max_steps(learner.steps)}, got {steps}")

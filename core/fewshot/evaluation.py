@@ -180,8 +180,9 @@ def _correct_one(learner: Learner, steps: int, lr: float, ways: int, functional:
 
 
 @torch.no_grad()
-def episode_accuracy(learner: Learner, tasks: Tasks, plan: BatchPlan, steps: int | None = None,
-                     lr: float | None = None) -> torch.Tensor:  # fmt: skip
+def episode_accuracy(
+    learner: Learner, tasks: Tasks, plan: BatchPlan, steps: int | None = None, lr: float | None = None
+) -> torch.Tensor:
     """Query accuracy of each episode in `tasks` after adaptation: (T,) on the CPU."""
     steps = learner.steps if steps is None else steps
     lr = learner.lr if lr is None else lr
@@ -258,7 +259,14 @@ def evaluate(
             on_batch(start + count, episodes)
     per_episode = torch.cat(accs)
     return Evaluation(
-        ways=ways, shots=shots, queries=queries, episodes=episodes, steps=steps, lr=lr,
-        accuracy=float(per_episode.double().mean()), ci95=confidence_interval(per_episode),
-        seconds=time.perf_counter() - t0, characters=pool.characters.name,
-    )  # fmt: skip
+        ways=ways,
+        shots=shots,
+        queries=queries,
+        episodes=episodes,
+        steps=steps,
+        lr=lr,
+        accuracy=float(per_episode.double().mean()),
+        ci95=confidence_interval(per_episode),
+        seconds=time.perf_counter() - t0,
+        characters=pool.characters.name,
+    )

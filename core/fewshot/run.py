@@ -80,7 +80,9 @@ def train_epochs(
     The run is marked complete at the end, "cancelled" when a step callback raises
     TrainingCancelled (finished epochs stay), and "failed" with the message on any other error.
     """
-    trainer = FewShotTrainer(config, device=device, data=data, on_step=on_step, download=download, batch_mode=batch_mode)
+    trainer = FewShotTrainer(
+        config, device=device, data=data, on_step=on_step, download=download, batch_mode=batch_mode
+    )
     if on_start is not None:
         on_start(trainer)
     writer = store.create(
@@ -176,8 +178,9 @@ def evaluate_run(
     learner = load_learner(run_id, store, device)
     pool = evaluation_pool(learner.data, download).to(learner.device)
     plan = batch_plan(learner.device, batch_mode)
-    result = evaluate(learner, pool, ways, shots, queries, episodes, plan=plan, steps=steps, lr=lr, seed=seed,
-                      on_batch=on_batch)  # fmt: skip
+    result = evaluate(
+        learner, pool, ways, shots, queries, episodes, plan=plan, steps=steps, lr=lr, seed=seed, on_batch=on_batch
+    )
     if save:
         entry = {
             **result.to_dict(),

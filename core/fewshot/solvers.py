@@ -272,8 +272,9 @@ def meta_gradient_vmap(loss_fn: TaskLoss, meta: Params, sx, sy, qx, qy, chunk: i
     return MetaStep(grads, loss, acc)
 
 
-def meta_gradient(solver: str, net: Conv4, meta: Params, sx, sy, qx, qy, *, ways: int, steps: int, lr: float,
-                  plan: BatchPlan) -> MetaStep:  # fmt: skip
+def meta_gradient(
+    solver: str, net: Conv4, meta: Params, sx, sy, qx, qy, *, ways: int, steps: int, lr: float, plan: BatchPlan
+) -> MetaStep:
     """The meta-gradient of a batch of prepared tasks (T, ...) for a meta-learning solver."""
     loss_fn = task_loss(solver, net, ways=ways, steps=steps, lr=lr, functional=plan.vectorised)
     if plan.vectorised:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from core.runs import TrainingCancelled
 from core.data.fewshot import load_characters
 from core.data.omniglot import CharacterSet, Omniglot
 from core.device import pick_device, seed_everything
@@ -30,6 +29,7 @@ from core.fewshot.episodes import ClassPool, rotate, sample_tasks
 from core.fewshot.evaluation import Evaluation, Learner, evaluate
 from core.fewshot.solvers import Params, batch_plan, meta_gradient
 from core.models.conv4 import HEAD_KEYS, Conv4, prepare
+from core.runs import TrainingCancelled
 
 __all__ = ["EpochResult", "FewShotTrainer", "StepCallback", "TrainingCancelled", "split_background"]
 
@@ -130,16 +130,32 @@ class FewShotTrainer:
         if self.val_pool is None:
             return None
         cfg = self.config
-        return evaluate(self.learner(), self.val_pool, cfg.ways, cfg.shots, VAL_QUERIES, cfg.val_episodes,
-                        plan=self.plan, seed=VAL_SEED)  # fmt: skip
+        return evaluate(
+            self.learner(),
+            self.val_pool,
+            cfg.ways,
+            cfg.shots,
+            VAL_QUERIES,
+            cfg.val_episodes,
+            plan=self.plan,
+            seed=VAL_SEED,
+        )
 
     def _meta_step(self) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
         tasks = sample_tasks(
             self.train_pool, cfg.ways, cfg.shots, cfg.queries, cfg.meta_batch, self.generator, cfg.task_aug
         )
-        step = meta_gradient(cfg.solver, self.net, self.meta, *tasks.prepared(self.device), ways=cfg.ways,
-                             steps=cfg.inner_steps, lr=cfg.inner_lr, plan=self.plan)  # fmt: skip
+        step = meta_gradient(
+            cfg.solver,
+            self.net,
+            self.meta,
+            *tasks.prepared(self.device),
+            ways=cfg.ways,
+            steps=cfg.inner_steps,
+            lr=cfg.inner_lr,
+            plan=self.plan,
+        )
         for k, p in self.meta.items():
             p.grad = step.grads[k]
         self.optimizer.step()

@@ -4,6 +4,11 @@ from core.models.dann_nets import MODELS, CourseDANN, DANNNet, DigitDANN, build_
 from core.models.grl import GradientReversal, grad_reverse
 
 __all__ = [
-    "MODELS", "CourseDANN", "DANNNet", "DigitDANN", "build_model",
-    "GradientReversal", "grad_reverse",
-]  # fmt: skip
+    "MODELS",
+    "CourseDANN",
+    "DANNNet",
+    "DigitDANN",
+    "build_model",
+    "GradientReversal",
+    "grad_reverse",
+]

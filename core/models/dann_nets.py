@@ -62,18 +62,24 @@ class DigitDANN(DANNNet):
 
     def __init__(self, num_classes: int = 10):
         features = nn.Sequential(
-            nn.Conv2d(3, 32, kernel_size=5), nn.BatchNorm2d(32), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(32, 48, kernel_size=5), nn.BatchNorm2d(48), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(3, 32, kernel_size=5),
+            nn.BatchNorm2d(32),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 48, kernel_size=5),
+            nn.BatchNorm2d(48),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
             nn.Flatten(),
-        )  # fmt: skip
-        label_head = nn.Sequential(
-            nn.Linear(self.feature_dim, 100), nn.ReLU(inplace=True),
-            nn.Linear(100, 100), nn.ReLU(inplace=True),
-            nn.Linear(100, num_classes),
-        )  # fmt: skip
-        domain_head = nn.Sequential(
-            nn.Linear(self.feature_dim, 100), nn.ReLU(inplace=True), nn.Linear(100, 1)
         )
+        label_head = nn.Sequential(
+            nn.Linear(self.feature_dim, 100),
+            nn.ReLU(inplace=True),
+            nn.Linear(100, 100),
+            nn.ReLU(inplace=True),
+            nn.Linear(100, num_classes),
+        )
+        domain_head = nn.Sequential(nn.Linear(self.feature_dim, 100), nn.ReLU(inplace=True), nn.Linear(100, 1))
         super().__init__(features, label_head, domain_head)
 
 
@@ -95,14 +101,14 @@ class CourseDANN(DANNNet):
 
     def __init__(self, num_classes: int = 10):
         widths = [1, 64, 128, 256, 256, 512]
-        features = nn.Sequential(
-            *[_conv_block(a, b) for a, b in zip(widths, widths[1:])], nn.Flatten()
-        )
+        features = nn.Sequential(*[_conv_block(a, b) for a, b in zip(widths, widths[1:])], nn.Flatten())
         label_head = nn.Sequential(
-            nn.Linear(512, 512), nn.ReLU(inplace=True),
-            nn.Linear(512, 512), nn.ReLU(inplace=True),
+            nn.Linear(512, 512),
+            nn.ReLU(inplace=True),
+            nn.Linear(512, 512),
+            nn.ReLU(inplace=True),
             nn.Linear(512, num_classes),
-        )  # fmt: skip
+        )
         domain_layers: list[nn.Module] = []
         for _ in range(4):
             domain_layers += [nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(inplace=True)]

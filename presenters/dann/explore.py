@@ -91,9 +91,13 @@ def selected_row(selection: Mapping[str, Any], points: Points) -> int | None:
 def inspect(points: Points, row: int, epoch: int) -> Inspected:
     prob = points.domain_prob.get(epoch)
     return Inspected(
-        row=row, domain=int(points.domain[row]), item=int(points.item[row]), label=int(points.label[row]),
-        prediction=int(points.predictions[epoch][row]), domain_prob=None if prob is None else float(prob[row]),
-    )  # fmt: skip
+        row=row,
+        domain=int(points.domain[row]),
+        item=int(points.item[row]),
+        label=int(points.label[row]),
+        prediction=int(points.predictions[epoch][row]),
+        domain_prob=None if prob is None else float(prob[row]),
+    )
 
 
 def domain_ids(points: Points, row: int) -> tuple[np.ndarray, int]:

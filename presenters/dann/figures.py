@@ -26,8 +26,18 @@ if TYPE_CHECKING:
 
 COLOUR_BY = ("domain", "class")
 DOMAIN_COLOURS = ("#1f77b4", "#e4572e")  # source, target
-CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")  # fmt: skip
+CLASS_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 UNKNOWN_COLOUR = "#9e9e9e"
 SYMBOLS = ("circle", "diamond")  # source, target, when markers tell the domains apart
 METRIC_NAMES = {
@@ -63,18 +73,27 @@ def _series(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[list[int], lis
 
 
 def metrics_figure(
-    rows: Sequence[Mapping[str, Any]], *, epoch: int | None = None, title: str = "", font_size: int = 13,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    epoch: int | None = None,
+    title: str = "",
+    font_size: int = 13,
     height: int = 340,
-) -> go.Figure:  # fmt: skip
+) -> go.Figure:
     """Accuracies and lambda per epoch; a vertical line marks `epoch` (the map's)."""
     fig = go.Figure()
-    styles = {"target_acc": ("#e4572e", "solid"), "source_acc": ("#1f77b4", "solid"),
-              "domain_acc": ("#2ca02c", "dash"), "lambda": ("#7f7f7f", "dot")}  # fmt: skip
+    styles = {
+        "target_acc": ("#e4572e", "solid"),
+        "source_acc": ("#1f77b4", "solid"),
+        "domain_acc": ("#2ca02c", "dash"),
+        "lambda": ("#7f7f7f", "dot"),
+    }
     for key, (colour, dash) in styles.items():
         x, y = _series(rows, key)
         if x:
-            fig.add_scatter(x=x, y=y, name=METRIC_NAMES[key], mode="lines+markers",
-                            line={"color": colour, "dash": dash, "width": 3})  # fmt: skip
+            fig.add_scatter(
+                x=x, y=y, name=METRIC_NAMES[key], mode="lines+markers", line={"color": colour, "dash": dash, "width": 3}
+            )
     if epoch is not None:
         fig.add_vline(x=epoch, line={"color": "#444", "width": 1, "dash": "dot"})
     fig.update_layout(**_layout(font_size, height, title, legend_y=-0.3))
@@ -83,17 +102,29 @@ def metrics_figure(
     return fig
 
 
-def compare_figure(runs: Mapping[str, Sequence[Mapping[str, Any]]], *, font_size: int = 13, height: int = 560) -> go.Figure:
+def compare_figure(
+    runs: Mapping[str, Sequence[Mapping[str, Any]]], *, font_size: int = 13, height: int = 560
+) -> go.Figure:
     """One panel per metric, one colour per run (keys: short run names)."""
     keys = list(METRIC_NAMES)
-    fig = make_subplots(rows=2, cols=2, subplot_titles=[METRIC_NAMES[k] for k in keys],
-                        horizontal_spacing=0.08, vertical_spacing=0.16)  # fmt: skip
+    fig = make_subplots(
+        rows=2, cols=2, subplot_titles=[METRIC_NAMES[k] for k in keys], horizontal_spacing=0.08, vertical_spacing=0.16
+    )
     for i, (name, rows) in enumerate(runs.items()):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         for j, key in enumerate(keys):
             x, y = _series(rows, key)
-            fig.add_scatter(x=x, y=y, name=name, legendgroup=name, showlegend=j == 0, mode="lines+markers",
-                            line={"color": colour, "width": 3}, row=j // 2 + 1, col=j % 2 + 1)  # fmt: skip
+            fig.add_scatter(
+                x=x,
+                y=y,
+                name=name,
+                legendgroup=name,
+                showlegend=j == 0,
+                mode="lines+markers",
+                line={"color": colour, "width": 3},
+                row=j // 2 + 1,
+                col=j % 2 + 1,
+            )
     fig.update_layout(**_layout(font_size, height, "", legend_y=-0.12))
     fig.update_xaxes(title_text="epoch", dtick=1)
     return fig
@@ -160,8 +191,15 @@ def _hover(domain: str, labelled: bool) -> str:
     return f"<b>{domain}</b> item %{{customdata[0]}}<br>{label}predicted %{{customdata[2]}}<extra></extra>"
 
 
-def _frame_traces(maps: RunMaps, points: Points, groups: list[_Group], epoch: int, domain_names: Sequence[str],
-                  style: MapStyle, selected_row: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def _frame_traces(
+    maps: RunMaps,
+    points: Points,
+    groups: list[_Group],
+    epoch: int,
+    domain_names: Sequence[str],
+    style: MapStyle,
+    selected_row: int | None = None,
+) -> list[dict[str, Any]]:
     xy = maps.frame(epoch)
     predictions = points.predictions[epoch]
     traces = []
@@ -170,17 +208,29 @@ def _frame_traces(maps: RunMaps, points: Points, groups: list[_Group], epoch: in
         # The row lets a click on the map find the item again (presenters.dann.explore.selected_row).
         data = np.stack([points.item[rows], points.label[rows], predictions[rows], rows], axis=1) if len(rows) else None
         domain = domain_names[int(points.domain[rows[0]])] if len(rows) else g.name
-        traces.append({
-            "type": "scatter", "mode": "markers", "name": g.name, "legendgroup": g.legendgroup,
-            "showlegend": g.showlegend, "x": xy[rows, 0] if len(rows) else [None],
-            "y": xy[rows, 1] if len(rows) else [None], "customdata": data,
-            "marker": {"color": g.colour, "symbol": g.symbol, "size": style.point_size, "opacity": 0.75,
-                       "line": {"width": 0}},
-            # A clicked point (the page's inspect panel) stands out; the rest stays readable.
-            "selected": {"marker": {"size": style.point_size * 3, "opacity": 1.0}},
-            "unselected": {"marker": {"opacity": 0.35}},
-            "hovertemplate": _hover(domain, g.labelled),
-        })  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": g.name,
+                "legendgroup": g.legendgroup,
+                "showlegend": g.showlegend,
+                "x": xy[rows, 0] if len(rows) else [None],
+                "y": xy[rows, 1] if len(rows) else [None],
+                "customdata": data,
+                "marker": {
+                    "color": g.colour,
+                    "symbol": g.symbol,
+                    "size": style.point_size,
+                    "opacity": 0.75,
+                    "line": {"width": 0},
+                },
+                # A clicked point (the page's inspect panel) stands out; the rest stays readable.
+                "selected": {"marker": {"size": style.point_size * 3, "opacity": 1.0}},
+                "unselected": {"marker": {"opacity": 0.35}},
+                "hovertemplate": _hover(domain, g.labelled),
+            }
+        )
         if selected_row is not None:
             traces[-1]["selectedpoints"] = np.flatnonzero(rows == selected_row).tolist()
     return traces
@@ -205,8 +255,15 @@ def _legend_rows(names: Sequence[str], style: MapStyle) -> int:
 
 def _map_layout(maps: RunMaps, title: str, style: MapStyle, groups: Sequence[_Group]) -> dict[str, Any]:
     xrange, yrange = _axes(maps)
-    axis = {"showticklabels": False, "showgrid": False, "zeroline": False, "showline": True, "mirror": True,
-            "linecolor": "#bbb", "fixedrange": False}  # fmt: skip
+    axis = {
+        "showticklabels": False,
+        "showgrid": False,
+        "zeroline": False,
+        "showline": True,
+        "mirror": True,
+        "linecolor": "#bbb",
+        "fixedrange": False,
+    }
     layout = _layout(style.font_size, style.height, title)
     # The legend in rows above the map, so that the map keeps the full width; the title at the top,
     # with room below it for every line of the title and every row of the legend.
@@ -215,8 +272,13 @@ def _map_layout(maps: RunMaps, title: str, style: MapStyle, groups: Sequence[_Gr
     lines = title.count("<br>") + 1
     legend = [g.name for g in groups if g.showlegend]
     layout["margin"]["t"] = round(style.font_size * (2.0 + 1.6 * lines + 1.9 * _legend_rows(legend, style)))
-    return {**layout, "xaxis": {**axis, "range": xrange}, "yaxis": {**axis, "range": yrange},
-            "hovermode": "closest", "plot_bgcolor": "white"}  # fmt: skip
+    return {
+        **layout,
+        "xaxis": {**axis, "range": xrange},
+        "yaxis": {**axis, "range": yrange},
+        "hovermode": "closest",
+        "plot_bgcolor": "white",
+    }
 
 
 def title_lines(title: str, epoch: int, chars: int) -> list[str]:
@@ -238,43 +300,92 @@ def frame_title(title: str, epoch: int, chars: int = 10_000) -> str:
     return "<br>".join(title_lines(title, epoch, chars))
 
 
-def map_figure(maps: RunMaps, points: Points, epoch: int, domain_names: Sequence[str], *, title: str = "",
-               style: MapStyle = MapStyle(), selected_row: int | None = None) -> go.Figure:  # fmt: skip
+def map_figure(
+    maps: RunMaps,
+    points: Points,
+    epoch: int,
+    domain_names: Sequence[str],
+    *,
+    title: str = "",
+    style: MapStyle = MapStyle(),
+    selected_row: int | None = None,
+) -> go.Figure:
     """The map at one epoch, on the axes of the whole run; `selected_row` (a row of `points`) is
     drawn selected, so a clicked item stays marked while the epoch changes."""
     groups = _groups(points, domain_names, style)
-    return go.Figure({"data": _frame_traces(maps, points, groups, epoch, domain_names, style, selected_row),
-                      "layout": _map_layout(maps, frame_title(title, epoch, style.title_chars()), style, groups)})  # fmt: skip
+    return go.Figure(
+        {
+            "data": _frame_traces(maps, points, groups, epoch, domain_names, style, selected_row),
+            "layout": _map_layout(maps, frame_title(title, epoch, style.title_chars()), style, groups),
+        }
+    )
 
 
-def map_animation(maps: RunMaps, points: Points, domain_names: Sequence[str], *, title: str = "",
-                  start_epoch: int | None = None, style: MapStyle = MapStyle()) -> go.Figure:  # fmt: skip
+def map_animation(
+    maps: RunMaps,
+    points: Points,
+    domain_names: Sequence[str],
+    *,
+    title: str = "",
+    start_epoch: int | None = None,
+    style: MapStyle = MapStyle(),
+) -> go.Figure:
     """Every epoch of the map as one animated figure, with Play/Pause and an epoch slider."""
     groups = _groups(points, domain_names, style)
     epochs = [e for e in maps.epochs if e in points.predictions]
     start = start_epoch if start_epoch in epochs else epochs[0]
     frames = [
-        {"name": str(e), "data": _frame_traces(maps, points, groups, e, domain_names, style),
-         "layout": {"title": {"text": frame_title(title, e, style.title_chars())}}}
+        {
+            "name": str(e),
+            "data": _frame_traces(maps, points, groups, e, domain_names, style),
+            "layout": {"title": {"text": frame_title(title, e, style.title_chars())}},
+        }
         for e in epochs
-    ]  # fmt: skip
-    play = {"frame": {"duration": 900, "redraw": False}, "transition": {"duration": 600, "easing": "cubic-in-out"},
-            "fromcurrent": True, "mode": "immediate"}  # fmt: skip
+    ]
+    play = {
+        "frame": {"duration": 900, "redraw": False},
+        "transition": {"duration": 600, "easing": "cubic-in-out"},
+        "fromcurrent": True,
+        "mode": "immediate",
+    }
     pause = {"frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}, "mode": "immediate"}
     layout = _map_layout(maps, frame_title(title, start, style.title_chars()), style, groups)
     layout["margin"]["b"] = round(style.font_size * 6)
-    layout["updatemenus"] = [{
-        "type": "buttons", "direction": "left", "x": 0.0, "y": -0.04, "xanchor": "left", "yanchor": "top",
-        "pad": {"r": 10, "t": 10}, "showactive": False,
-        "buttons": [{"label": "▶ Play", "method": "animate", "args": [None, play]},
-                    {"label": "❚❚ Pause", "method": "animate", "args": [[None], pause]}],
-    }]  # fmt: skip
-    layout["sliders"] = [{
-        "active": epochs.index(start), "x": 0.2, "len": 0.8, "y": -0.02, "yanchor": "top",
-        "currentvalue": {"prefix": "epoch "}, "pad": {"t": 10},
-        "steps": [{"label": str(e), "method": "animate",
-                   "args": [[str(e)], {**play, "frame": {"duration": 0, "redraw": False}}]} for e in epochs],
-    }]  # fmt: skip
+    layout["updatemenus"] = [
+        {
+            "type": "buttons",
+            "direction": "left",
+            "x": 0.0,
+            "y": -0.04,
+            "xanchor": "left",
+            "yanchor": "top",
+            "pad": {"r": 10, "t": 10},
+            "showactive": False,
+            "buttons": [
+                {"label": "▶ Play", "method": "animate", "args": [None, play]},
+                {"label": "❚❚ Pause", "method": "animate", "args": [[None], pause]},
+            ],
+        }
+    ]
+    layout["sliders"] = [
+        {
+            "active": epochs.index(start),
+            "x": 0.2,
+            "len": 0.8,
+            "y": -0.02,
+            "yanchor": "top",
+            "currentvalue": {"prefix": "epoch "},
+            "pad": {"t": 10},
+            "steps": [
+                {
+                    "label": str(e),
+                    "method": "animate",
+                    "args": [[str(e)], {**play, "frame": {"duration": 0, "redraw": False}}],
+                }
+                for e in epochs
+            ],
+        }
+    ]
     return go.Figure({"data": frames[epochs.index(start)]["data"], "layout": layout, "frames": frames})
 
 
@@ -283,8 +394,16 @@ def animation_html(fig: go.Figure) -> str:
     return fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False})
 
 
-def map_png(maps: RunMaps, points: Points, epoch: int, domain_names: Sequence[str], *, title: str = "",
-            style: MapStyle = MapStyle(), size: tuple[int, int] = (1600, 1200)) -> bytes:  # fmt: skip
+def map_png(
+    maps: RunMaps,
+    points: Points,
+    epoch: int,
+    domain_names: Sequence[str],
+    *,
+    title: str = "",
+    style: MapStyle = MapStyle(),
+    size: tuple[int, int] = (1600, 1200),
+) -> bytes:
     """The map at `epoch` as a PNG, drawn with Pillow (same colours, markers and fixed axes)."""
     width, height = size
     scale = width / 1600

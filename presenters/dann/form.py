@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from core import options
 from core.dann.config import DANNConfig
 from core.data import DIGIT_DOMAINS, DatasetStatus
-from core import options
 from core.errors import UserError
 
 FOLDER = "folder"  # the domain choice that reads an image folder (its path typed beside it)

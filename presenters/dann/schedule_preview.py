@@ -47,8 +47,16 @@ def _label(value: float) -> str:
     return f"{value:.4g}"
 
 
-def schedule_svg(ps: Sequence[float], lambdas: Sequence[float], lrs: Sequence[float], title: str, *,
-                 width: int = 560, height: int = 320, font_size: int = 13) -> str:  # fmt: skip
+def schedule_svg(
+    ps: Sequence[float],
+    lambdas: Sequence[float],
+    lrs: Sequence[float],
+    title: str,
+    *,
+    width: int = 560,
+    height: int = 320,
+    font_size: int = 13,
+) -> str:
     """An SVG line chart of lambda(p) (left axis, solid) and lr(p) (right axis, dotted) over p in [0, 1].
 
     Every text is XML-escaped: the title can hold an expression the user typed."""
@@ -72,33 +80,45 @@ def schedule_svg(ps: Sequence[float], lambdas: Sequence[float], lrs: Sequence[fl
 
     small = f'font-size="{f}" fill="#444"'
     parts = [
-        (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-         f'font-family="sans-serif" role="img" aria-label="{escape(title)}">'),
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+            f'font-family="sans-serif" role="img" aria-label="{escape(title)}">'
+        ),
         f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text class="title" x="{left:.1f}" y="{1.5 * f:.1f}" font-size="{round(f * 1.25)}" fill="#222">{escape(title)}</text>',
+        f'<text class="title" x="{left:.1f}" y="{1.5 * f:.1f}" font-size="{round(f * 1.25)}" fill="#222">'
+        f"{escape(title)}</text>",
     ]
     for t in lam_ticks:  # grid and left labels
         yy = y(t, lam_ticks)
         parts.append(f'<line x1="{left:.1f}" x2="{left + plot_w:.1f}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#e5e5e5"/>')
-        parts.append(f'<text x="{left - 0.4 * f:.1f}" y="{yy + 0.35 * f:.1f}" text-anchor="end" {small}>{_label(t)}</text>')
+        parts.append(
+            f'<text x="{left - 0.4 * f:.1f}" y="{yy + 0.35 * f:.1f}" text-anchor="end" {small}>{_label(t)}</text>'
+        )
     for t in lr_ticks:
         yy = y(t, lr_ticks)
         parts.append(f'<text x="{left + plot_w + 0.4 * f:.1f}" y="{yy + 0.35 * f:.1f}" {small}>{_label(t)}</text>')
     for p in (0, 0.25, 0.5, 0.75, 1):
-        parts.append(f'<text x="{x(p):.1f}" y="{top + plot_h + 1.3 * f:.1f}" text-anchor="middle" {small}>{_label(p)}</text>')
+        parts.append(
+            f'<text x="{x(p):.1f}" y="{top + plot_h + 1.3 * f:.1f}" text-anchor="middle" {small}>{_label(p)}</text>'
+        )
     parts += [
         f'<rect x="{left:.1f}" y="{top:.1f}" width="{plot_w:.1f}" height="{plot_h:.1f}" fill="none" stroke="#999"/>',
         line(lambdas, lam_ticks, LAMBDA_COLOUR, "lambda"),
         line(lrs, lr_ticks, LR_COLOUR, "lr"),
-        f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 2.5 * f:.1f}" text-anchor="middle" {small}>training progress p</text>',
-        f'<text transform="translate({0.9 * f:.1f} {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" {small}>λ</text>',
-        f'<text transform="translate({width - 0.6 * f:.1f} {top + plot_h / 2:.1f}) rotate(90)" text-anchor="middle" {small}>learning rate</text>',
-    ]  # fmt: skip
+        f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 2.5 * f:.1f}" text-anchor="middle" {small}>'
+        "training progress p</text>",
+        f'<text transform="translate({0.9 * f:.1f} {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
+        f"{small}>λ</text>",
+        f'<text transform="translate({width - 0.6 * f:.1f} {top + plot_h / 2:.1f}) rotate(90)" text-anchor="middle" '
+        f"{small}>learning rate</text>",
+    ]
     legend_y = height - 0.9 * f
     for i, (name, colour, extra) in enumerate((("λ(p)", LAMBDA_COLOUR, "lambda"), ("lr(p)", LR_COLOUR, "lr"))):
         x0 = left + i * 7 * f
-        parts.append(f'<line x1="{x0:.1f}" x2="{x0 + 2 * f:.1f}" y1="{legend_y - 0.35 * f:.1f}" y2="{legend_y - 0.35 * f:.1f}" '
-                     f'stroke="{colour}" {_STYLES[extra]}/>')  # fmt: skip
+        parts.append(
+            f'<line x1="{x0:.1f}" x2="{x0 + 2 * f:.1f}" y1="{legend_y - 0.35 * f:.1f}" y2="{legend_y - 0.35 * f:.1f}" '
+            f'stroke="{colour}" {_STYLES[extra]}/>'
+        )
         parts.append(f'<text x="{x0 + 2.4 * f:.1f}" y="{legend_y:.1f}" {small}>{name}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -125,5 +145,7 @@ def preview_html(svg: str, height: int = 320) -> str:
     appearing must not change the page's height, or the two can chase each other). An SVG shown
     through <img> runs no script; the SVG's own texts are escaped."""
     data = base64.b64encode(svg.encode()).decode()
-    return (f'<img class="schedule-preview" alt="schedule preview" src="data:image/svg+xml;base64,{data}" '
-            f'style="width:100%;height:{height}px;object-fit:contain;object-position:left top">')
+    return (
+        f'<img class="schedule-preview" alt="schedule preview" src="data:image/svg+xml;base64,{data}" '
+        f'style="width:100%;height:{height}px;object-fit:contain;object-position:left top">'
+    )

@@ -20,13 +20,21 @@ def fabric_drawing(paths: Sequence[np.ndarray], stroke_width: float, color: str 
         if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 2:
             raise UserError(f"a stroke needs at least two (x, y) points, got shape {pts.shape}")
         x0, y0 = pts.min(0)
-        objects.append({
-            "type": "path", "originX": "left", "originY": "top",
-            "left": round(float(x0) - stroke_width / 2, 2), "top": round(float(y0) - stroke_width / 2, 2),
-            "fill": None, "stroke": color, "strokeWidth": stroke_width,
-            "strokeLineCap": "round", "strokeLineJoin": "round",
-            "path": [["M", *map(float, pts[0].round(2))]] + [["L", *map(float, p.round(2))] for p in pts[1:]],
-        })  # fmt: skip
+        objects.append(
+            {
+                "type": "path",
+                "originX": "left",
+                "originY": "top",
+                "left": round(float(x0) - stroke_width / 2, 2),
+                "top": round(float(y0) - stroke_width / 2, 2),
+                "fill": None,
+                "stroke": color,
+                "strokeWidth": stroke_width,
+                "strokeLineCap": "round",
+                "strokeLineJoin": "round",
+                "path": [["M", *map(float, pts[0].round(2))]] + [["L", *map(float, p.round(2))] for p in pts[1:]],
+            }
+        )
     return {"version": FABRIC_VERSION, "objects": objects}
 
 

@@ -18,7 +18,6 @@ from core.shipped import ShippedRun
 from presenters.runs import run_label
 
 
-
 @dataclass(frozen=True)
 class ModelChoice:
     """A stored few-shot run as the page offers it."""
@@ -130,13 +129,15 @@ def answer_episode(
         probs = classify(learner, list(episode.support), queries).query_probs[-1].numpy()
         dataset = probs[: len(episode.queries)]
         predictions = dataset.argmax(1)
-        answers.append(EpisodeAnswer(
-            choice=choice,
-            predictions=predictions,
-            probabilities=dataset,
-            correct=predictions == episode.query_labels,
-            extra=probs[-1] if extra is not None else None,
-        ))  # fmt: skip
+        answers.append(
+            EpisodeAnswer(
+                choice=choice,
+                predictions=predictions,
+                probabilities=dataset,
+                correct=predictions == episode.query_labels,
+                extra=probs[-1] if extra is not None else None,
+            )
+        )
     return answers
 
 

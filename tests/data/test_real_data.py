@@ -14,9 +14,7 @@ from core.data import InputSpec, load_domain
 from tests.data.conftest import REAL_DATA_DIR, listing
 
 MNIST_FILES = [
-    f"MNIST/raw/{split}-{kind}.gz"
-    for split in ("train", "t10k")
-    for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
+    f"MNIST/raw/{split}-{kind}.gz" for split in ("train", "t10k") for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
 ]
 
 

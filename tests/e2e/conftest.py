@@ -47,8 +47,12 @@ def browser(e2e_root):
 @pytest.fixture(scope="session")
 def app_env(e2e_root, store_root) -> dict[str, str]:
     """The environment of the app's server in these tests: a temporary store and cache, 2 jobs at most."""
-    return {**QUIET_THREADS, "EXPLORER_CHECKPOINTS_DIR": str(store_root), "EXPLORER_CACHE_DIR": str(e2e_root / "cache"),
-            "EXPLORER_MAX_JOBS": "2"}  # fmt: skip
+    return {
+        **QUIET_THREADS,
+        "EXPLORER_CHECKPOINTS_DIR": str(store_root),
+        "EXPLORER_CACHE_DIR": str(e2e_root / "cache"),
+        "EXPLORER_MAX_JOBS": "2",
+    }
 
 
 @pytest.fixture(scope="session")

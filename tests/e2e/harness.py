@@ -23,8 +23,16 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 QUIET_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
 LONG = 120_000  # ms: a training or a first UMAP (numba compiles it) on a busy 2-core machine
 
@@ -44,12 +52,25 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def streamlit_server(env: Mapping[str, str], log: Path, timeout: float = 90.0, port: int | None = None) -> Iterator[str]:
+def streamlit_server(
+    env: Mapping[str, str], log: Path, timeout: float = 90.0, port: int | None = None
+) -> Iterator[str]:
     """Start `streamlit run app.py` on `port` (default: a free one) with `env` added; yield its URL once healthy."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(port), "--browser.gatherUsageStats", "false"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -129,7 +150,9 @@ def select(page: Page, label: str, option: str, attempts: int = 3) -> None:
         except PlaywrightTimeoutError:
             if attempt == attempts - 1:
                 listed = [o.inner_text() for o in page.get_by_role("option").all()]
-                raise AssertionError(f"{label!r}: no option {option!r} after {attempts} tries; listed: {listed}") from None
+                raise AssertionError(
+                    f"{label!r}: no option {option!r} after {attempts} tries; listed: {listed}"
+                ) from None
             page.keyboard.press("Escape")
 
 

@@ -63,8 +63,9 @@ def test_train_a_tiny_run_then_scrub_its_epochs_and_switch_to_umap(page, app_url
     shot(page, "explore-umap-epoch-2")
 
 
-def test_a_refresh_reattaches_to_the_running_job_and_cancel_keeps_finished_epochs(page, app_url, folders, store_root,
-                                                                                   shot):  # fmt: skip
+def test_a_refresh_reattaches_to_the_running_job_and_cancel_keeps_finished_epochs(
+    page, app_url, folders, store_root, shot
+):
     open_train(page, app_url)
     fill_tiny_run(page, folders, epochs=20, steps=60, seed=2)
     page.get_by_role("button", name="Start training").click()
@@ -116,4 +117,5 @@ def test_a_bad_custom_expression_shows_the_reason_and_starts_nothing(page, app_u
     expect(start).to_be_enabled()
     # the schedule preview (an SVG image) is redrawn for the new formula: its title is the formula
     page.wait_for_function("""() => [...document.querySelectorAll('img.schedule-preview')]
-        .some(img => img.src.startsWith('data:image/svg+xml;base64,') && atob(img.src.split(',')[1]).includes('= 0.5*p</text>'))""")
+        .some(img => img.src.startsWith('data:image/svg+xml;base64,')
+                     && atob(img.src.split(',')[1]).includes('= 0.5*p</text>'))""")
