@@ -15,7 +15,7 @@ from app_pages.background import job_registry
 from app_pages.presentation import presentation_view
 from core.dann.config import AUGMENTS, VARIANTS
 from core.dann.jobs import MAPS, TRAIN, DANNJobs
-from core.dann.maps import METHODS, EmbedSettings, RunMaps, load_maps, snapshot_epochs
+from core.dann.maps import METHODS, MapSettings, RunMaps, load_maps, snapshot_epochs
 from core.dann.points import Points, item_images, load_points
 from core.dann.schedules import SCHEDULE_KINDS
 from core.data import DIGIT_DOMAINS, dataset_status
@@ -378,7 +378,7 @@ def _maps_for(jobs: DANNJobs, store: RunStore, info: RunInfo, method: str) -> tu
     job that failed or was cancelled is not restarted by itself: the page says why and offers a
     button.
     """
-    settings = EmbedSettings(method=method)
+    settings = MapSettings(method=method)
     maps = load_maps(store, info.run_id, settings)
     have = set(maps.epochs) if maps else set()
     missing = [e for e in snapshot_epochs(store, info.run_id) if e not in have]
@@ -405,7 +405,7 @@ def _wait_panel(jobs: DANNJobs, store: RunStore, job: JobStatus, run_id: str, me
     """The progress of `job`; the page redraws once a frame or a snapshot is added or the job ends."""
 
     def token() -> tuple[int, int]:
-        maps = load_maps(store, run_id, EmbedSettings(method=method))
+        maps = load_maps(store, run_id, MapSettings(method=method))
         return len(snapshot_epochs(store, run_id)), len(maps.epochs) if maps else 0
 
     start = token()

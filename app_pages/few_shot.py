@@ -1,9 +1,10 @@
 """Few-shot drawing: draw five characters, one each, adapt a meta-learned model and classify a sixth;
 browse Omniglot evaluation episodes solver by solver.
 
-UI only: preprocessing is core.fewshot.drawing, adaptation and the episode browser core.fewshot.ui,
-figures presenters.fewshot.figures. Drawings, names and settings live in st.session_state["fewshot"], so
-they survive page switches (widget state does not: it is restored from there before each widget).
+UI only: preprocessing is core.fewshot.drawing, adaptation and the episode browser core.fewshot.demo,
+the models offered and their answers presenters.fewshot. Widgets keep their values across page
+switches (persist_state="session"); the drawings and the last answers live in
+st.session_state["fewshot"].
 """
 
 from __future__ import annotations
@@ -50,20 +51,8 @@ def _state() -> dict:
             "result": None,
             "compare": None,
             "episode_seed": 0,
-            "widgets": {},
         },
     )
-
-
-def _restore(key: str, default) -> None:
-    """Give a widget its value from the page's own state (widget state is dropped on page switches)."""
-    if key not in st.session_state:
-        st.session_state[key] = FS["widgets"].get(key, default)
-
-
-def _keep(key: str):
-    FS["widgets"][key] = st.session_state[key]
-    return st.session_state[key]
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
@@ -117,8 +106,7 @@ def _load_examples(size: int) -> None:
         FS["prepared"][cid] = prepare_drawing(render_paths(paths, size=size, stroke_width=width))
     FS["names"] = list(EXAMPLE_SHAPES)
     for i, name in enumerate(EXAMPLE_SHAPES):
-        FS["widgets"][f"fs-name-{i}"] = name
-        st.session_state.pop(f"fs-name-{i}", None)
+        st.session_state[f"fs-name-{i}"] = name  # a callback: before the name inputs are drawn
 
 
 def _canvas(cid: str, size: int, scale: int) -> Prepared | None:
@@ -158,29 +146,30 @@ def _canvas(cid: str, size: int, scale: int) -> Prepared | None:
 def _model_picker(choices: list[models.ModelChoice]) -> models.ModelChoice:
     by_label = {c.label: c for c in choices}
     default = models.default_model(choices)
-    _restore("fs-model", default.label)
-    if st.session_state["fs-model"] not in by_label:
+    if st.session_state.get("fs-model") not in by_label:
         st.session_state["fs-model"] = default.label
     choice = by_label[
-        st.selectbox("Model", list(by_label), key="fs-model", help="Shipped runs first, then every stored few-shot run")
+        st.selectbox(
+            "Model",
+            list(by_label),
+            key="fs-model",
+            help="Shipped runs first, then every stored few-shot run",
+            persist_state="session",
+        )
     ]
-    _keep("fs-model")
     if FS.get("settings_for") != choice.run_id:  # a new model: its own test-time settings
         FS["settings_for"] = choice.run_id
-        for key, value in (("fs-steps", choice.steps), ("fs-lr", choice.lr)):
-            FS["widgets"][key] = value
-            st.session_state.pop(key, None)
+        st.session_state["fs-steps"], st.session_state["fs-lr"] = choice.steps, choice.lr
     return choice
 
 
 def _settings(choice: models.ModelChoice) -> tuple[int, float]:
-    _restore("fs-steps", choice.steps)
-    _restore("fs-lr", choice.lr)
     steps = st.slider(
         "Inner steps",
         0,
         demo.max_steps(choice.steps),
         key="fs-steps",
+        persist_state="session",
         help=f"Gradient steps on the five drawings; this model was evaluated with {choice.steps}",
     )
     lr = st.number_input(
@@ -189,11 +178,10 @@ def _settings(choice: models.ModelChoice) -> tuple[int, float]:
         max_value=10.0,
         step=0.05,
         key="fs-lr",
+        persist_state="session",
         format="%.3f",
         help=f"Step size of each inner step; this model was evaluated with {choice.lr:g}",
     )
-    _keep("fs-steps")
-    _keep("fs-lr")
     return steps, lr
 
 
@@ -239,11 +227,11 @@ def _draw_view(store: RunStore, choices: list[models.ModelChoice], present: bool
     prepared = {}
     for i, col in enumerate(columns):
         with col:
-            _restore(f"fs-name-{i}", FS["names"][i])
+            st.session_state.setdefault(f"fs-name-{i}", FS["names"][i])
             FS["names"][i] = (
-                st.text_input(f"Class {i + 1}", key=f"fs-name-{i}", max_chars=24).strip() or f"class {i + 1}"
+                st.text_input(f"Class {i + 1}", key=f"fs-name-{i}", max_chars=24, persist_state="session").strip()
+                or f"class {i + 1}"
             )
-            _keep(f"fs-name-{i}")
             prepared[f"s{i}"] = _canvas(f"s{i}", size, scale)
     names = list(FS["names"])
     st.divider()
@@ -335,11 +323,10 @@ def _browser_view(store: RunStore, choices: list[models.ModelChoice], present: b
         return
     shipped = [c.label for c in choices if c.shipped] or [choices[0].label]
     by_label = {c.label: c for c in choices}
-    _restore("fs-browse-models", shipped)
-    st.session_state["fs-browse-models"] = [m for m in st.session_state["fs-browse-models"] if m in by_label]
+    kept = st.session_state.get("fs-browse-models", shipped)
+    st.session_state["fs-browse-models"] = [m for m in kept if m in by_label]
     left, right = st.columns([3, 1])
-    picked = left.multiselect("Models", list(by_label), key="fs-browse-models")
-    _keep("fs-browse-models")
+    picked = left.multiselect("Models", list(by_label), key="fs-browse-models", persist_state="session")
     if right.button("Reshuffle", help="Another 5-way 1-shot episode of the evaluation alphabets"):
         FS["episode_seed"] += 1
     extra = FS["prepared"].get(QUERY)
@@ -394,8 +381,6 @@ present = presentation_view(
     "Draw five characters nobody has seen, one example each: a meta-learned network adapts to them in a gradient "
     "step or two and tells your next drawing apart.",
     "Large canvases and charts, controls folded away; ?present=1 in the URL.",
-    remembered=FS["widgets"].get("fs-present"),
-    on_change=lambda on: FS["widgets"].__setitem__("fs-present", on),
 )
 try:
     choices = models.fewshot_models(store, read_shipped(store))
@@ -408,11 +393,15 @@ if not choices:
         "(the shipped ones are in checkpoints/ of the repository)."
     )
     st.stop()
-_restore("fs-view", "Draw")
+st.session_state.setdefault("fs-view", "Draw")
 view = st.segmented_control(
-    "View", ["Draw", "Episode browser"], key="fs-view", required=True, label_visibility="collapsed"
+    "View",
+    ["Draw", "Episode browser"],
+    key="fs-view",
+    required=True,
+    label_visibility="collapsed",
+    persist_state="session",
 )
-_keep("fs-view")
 try:
     if view == "Draw":
         _draw_view(store, choices, present)

@@ -3,8 +3,6 @@ that folds the sidebar and header away. A helper module of the pages, not a page
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import streamlit as st
 
 PRESENT_CSS = """<style>
@@ -14,29 +12,19 @@ h1 {font-size: 3rem !important;}
 </style>"""
 
 
-def presentation_view(
-    key: str,
-    title: str,
-    caption: str,
-    help: str,
-    *,
-    remembered: bool | None = None,
-    on_change: Callable[[bool], None] | None = None,
-) -> bool:
+def presentation_view(key: str, title: str, caption: str, help: str) -> bool:
     """Draw the toggle; in the presentation view apply its CSS, else draw the page's title and
-    caption. The toggle starts from `remembered` (the page's own memory), else from the URL."""
+    caption. The toggle starts from the URL and keeps its value across page switches."""
     if key not in st.session_state:
-        st.session_state[key] = remembered if remembered is not None else st.query_params.get("present") == "1"
+        st.session_state[key] = st.query_params.get("present") == "1"
 
     def changed() -> None:
         if st.session_state[key]:
             st.query_params["present"] = "1"
         else:
             st.query_params.pop("present", None)
-        if on_change is not None:
-            on_change(st.session_state[key])
 
-    present = st.toggle("Presentation view", key=key, on_change=changed, help=help)
+    present = st.toggle("Presentation view", key=key, on_change=changed, help=help, persist_state="session")
     if present:
         st.markdown(PRESENT_CSS, unsafe_allow_html=True)
     else:

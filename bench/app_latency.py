@@ -30,7 +30,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from bench import report
 from core.dann.config import DANNConfig
-from core.dann.maps import METHODS, EmbedSettings, compute_maps, load_maps
+from core.dann.maps import METHODS, MapSettings, compute_maps, load_maps
 from core.dann.run import INDEX_FILE, run_dann
 from core.paths import checkpoints_dir
 from core.runs import RunStore
@@ -71,7 +71,7 @@ def map_run(store: RunStore) -> tuple[str, str] | None:
         if len(index["domain"]) < POINTS:
             continue
         for method in METHODS:
-            maps = load_maps(store, run.run_id, EmbedSettings(method=method))
+            maps = load_maps(store, run.run_id, MapSettings(method=method))
             if maps is not None and len(maps.epochs) >= 2:
                 return run.run_id, method
     return None
@@ -83,7 +83,7 @@ def build_map_run(store: RunStore) -> tuple[str, str]:
         source="synthetic-source", target="synthetic-target", epochs=5, steps_per_epoch=5, snapshot_size=POINTS // 2
     )
     run_dann(config, store, device="cpu", domains=make_pair(POINTS // 2))
-    compute_maps(store, config.run_id(), EmbedSettings(method="pca"))
+    compute_maps(store, config.run_id(), MapSettings(method="pca"))
     return config.run_id(), "pca"
 
 

@@ -17,7 +17,7 @@ import sys
 
 from bench import report
 from core.errors import UserError
-from core.fewshot.evaluation import PROTOCOLS
+from core.fewshot.protocols import PROTOCOLS
 from core.fewshot.run import KIND, evaluate_run, run_config
 from core.runs import RunStore
 

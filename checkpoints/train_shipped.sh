@@ -22,6 +22,6 @@ done < <(field command)
 while read -r run_id; do
   [[ $run_id == dann-* ]] || continue  # feature maps are for DANN runs
   for method in tsne umap pca; do
-    python -m core embed "$run_id" --method "$method" --json
+    python -m core maps "$run_id" --method "$method" --json
   done
 done < <(field run_id)

@@ -1,4 +1,4 @@
-"""The command line: python -m core {dann,runs,data,embed,fewshot,fewshot-eval} ...
+"""The command line: python -m core {dann,runs,data,maps,fewshot,fewshot-eval} ...
 
 Problems a user can fix (missing data, a bad expression, a corrupt run) print one line on stderr
 and exit with status 2, without a traceback.
@@ -229,36 +229,38 @@ def _cmd_data(a: argparse.Namespace) -> int:
     return 0
 
 
-def _add_embed_parser(sub: argparse._SubParsersAction) -> None:
-    from core.dann.maps import EmbedSettings
+def _add_maps_parser(sub: argparse._SubParsersAction) -> None:
+    from core.dann.maps import MapSettings
 
     p = sub.add_parser(
-        "embed",
+        "maps",
+        aliases=["embed"],
         help="2-D feature maps (PCA, t-SNE, UMAP) of every epoch of a DANN run, aligned and cached",
         description=(
             "Lay out each epoch's feature snapshot of a stored DANN run in 2-D, every frame starting from "
             "the one before and rotated onto it, and cache the maps in the run's maps/ folder. Frames "
-            "already cached for the same settings are reused; new epochs of a run still training are added."
+            "already cached for the same settings are reused; new epochs of a run still training are added. (`embed` "
+            "is the command's older name.)"
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("run_id", metavar="RUN", help="run id (see: python -m core runs list)")
-    options.add_arguments(p, EmbedSettings)
+    options.add_arguments(p, MapSettings)
     p.add_argument(
         "--checkpoints", default=None, help="run store folder; None: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR"
     )
     p.add_argument("--json", action="store_true", help="print one line of JSON (per-frame quality and seconds)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
-    p.set_defaults(func=_cmd_embed)
+    p.set_defaults(func=_cmd_maps)
 
 
-def _cmd_embed(a: argparse.Namespace) -> int:
+def _cmd_maps(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.dann.maps import EmbedSettings, compute_maps, maps_path
+    from core.dann.maps import MapSettings, compute_maps, maps_path
     from core.runs import RunStore
 
-    settings = _config_from_args(EmbedSettings, a)
+    settings = _config_from_args(MapSettings, a)
     store = RunStore(a.checkpoints)
     bar, cached = None, 0
 
@@ -315,7 +317,7 @@ def _cmd_embed(a: argparse.Namespace) -> int:
 
 def _add_fewshot_parsers(sub: argparse._SubParsersAction) -> None:
     from core.fewshot.config import FewShotConfig
-    from core.fewshot.evaluation import PROTOCOLS
+    from core.fewshot.protocols import DEFAULT_PROTOCOL, PROTOCOLS
     from core.fewshot.solvers import BATCH_MODES
 
     p = sub.add_parser(
@@ -359,7 +361,7 @@ def _add_fewshot_parsers(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     e.add_argument("run_id", metavar="RUN", help="run id (see: python -m core runs list)")
-    e.add_argument("--protocol", default="5w1s", choices=list(PROTOCOLS), help="episode shape and count")
+    e.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=list(PROTOCOLS), help="episode shape and count")
     unset = argparse.SUPPRESS  # absent from the namespace unless given, so the protocol's value applies
     e.add_argument("--ways", type=int, default=unset, help="classes per episode (default: the protocol's)")
     e.add_argument("--shots", type=int, default=unset, help="support drawings per class (default: the protocol's)")
@@ -386,6 +388,7 @@ SYNTHETIC_NOTE = "note: synthetic stroke alphabets, not Omniglot; these accuraci
 
 def _cmd_fewshot(a: argparse.Namespace) -> int:
     from core.fewshot.config import FewShotConfig
+    from core.fewshot.protocols import DEFAULT_PROTOCOL
     from core.fewshot.run import run_fewshot
     from core.runs import RunStore
 
@@ -434,14 +437,14 @@ def _cmd_fewshot(a: argparse.Namespace) -> int:
         if synthetic:
             print(f"  {SYNTHETIC_NOTE}")
         print(_table(rows, FEWSHOT_METRIC_COLUMNS))
-        print(f"evaluate: python -m core fewshot-eval {info.run_id} --protocol 5w1s")
+        print(f"evaluate: python -m core fewshot-eval {info.run_id} --protocol {DEFAULT_PROTOCOL}")
     return 0
 
 
 def _cmd_fewshot_eval(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.fewshot.evaluation import PROTOCOLS
+    from core.fewshot.protocols import PROTOCOLS
     from core.fewshot.run import evaluate_run, run_config
     from core.runs import RunStore
 
@@ -517,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_runs)
     dp = sub.add_parser("data", help="which datasets are at hand and where")
     dp.set_defaults(func=_cmd_data)
-    _add_embed_parser(sub)
+    _add_maps_parser(sub)
     _add_fewshot_parsers(sub)
     return parser
 

@@ -89,3 +89,34 @@ def test_the_hardware_line_names_the_gpus_that_nvidia_smi_reports(tmp_path, monk
     assert describe_hardware().startswith("CUDA GPU: NVIDIA H100 80GB HBM3 (")
     fake.write_text("#!/bin/sh\nexit 9\n")  # a driver that does not answer: no GPU claimed
     assert nvidia_gpus() == [] and describe_hardware().startswith("CPU (")
+
+
+def test_both_pages_keep_their_settings_across_page_switches(tmp_path, monkeypatch):
+    """One way for both pages: their widgets keep their values across page switches."""
+    from tests.test_fewshot_ui import shipped_fewshot_store
+
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    shipped_fewshot_store(tmp_path / "runs")
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+
+    at.switch_page("app_pages/few_shot.py").run()
+    at.slider(key="fs-steps").set_value(3).run()
+    at.text_input(key="fs-name-0").input("house").run()
+    at.toggle(key="fs-present").set_value(True).run()
+    at.switch_page("app_pages/domain_adaptation.py").run()
+    at.selectbox(key="f_schedule").set_value("constant").run()
+    at.number_input(key="f_lambda_value").set_value(0.2).run()
+    at.number_input(key="f_label_smoothing").set_value(0.1).run()
+    at.switch_page("app_pages/home.py").run()
+    assert not at.exception and at.title[0].value == "Transfer Explorer"
+
+    at.switch_page("app_pages/few_shot.py").run()
+    assert not at.exception
+    assert at.slider(key="fs-steps").value == 3 and at.text_input(key="fs-name-0").value == "house"
+    assert at.toggle(key="fs-present").value
+    at.switch_page("app_pages/domain_adaptation.py").run()
+    assert not at.exception
+    assert at.selectbox(key="f_schedule").value == "constant"
+    assert at.number_input(key="f_lambda_value").value == 0.2 and at.number_input(key="f_label_smoothing").value == 0.1

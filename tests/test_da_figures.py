@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from core.dann.config import DANNConfig
-from core.dann.maps import EmbedSettings, RunMaps
+from core.dann.maps import MapSettings, RunMaps
 from core.dann.points import Points
 from core.dann.schedules import LambdaSchedule
 from presenters.dann import figures, schedule_preview
@@ -24,7 +24,7 @@ def maps_and_points() -> tuple[RunMaps, Points]:
     epochs = [0, 1, 2]
     coords = np.stack([rng.normal(size=(40, 2)) * (1 + e) for e in epochs]).astype(np.float32)
     maps = RunMaps(
-        "dann-x", EmbedSettings(method="pca"), epochs, coords, [0.9, 0.9, 0.9], [None, 1.0, 1.0], [0.1, 0.1, 0.1]
+        "dann-x", MapSettings(method="pca"), epochs, coords, [0.9, 0.9, 0.9], [None, 1.0, 1.0], [0.1, 0.1, 0.1]
     )
     domain = np.repeat([0, 1], 20).astype(np.uint8)
     label = np.concatenate([np.arange(20) % 10, np.full(20, -1)])  # an unlabelled target

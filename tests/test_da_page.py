@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.dann.config import AUGMENTS, DANNConfig
-from core.dann.maps import EmbedSettings, compute_maps
+from core.dann.maps import MapSettings, compute_maps
 from core.dann.points import Points, item_images, load_points
 from core.dann.run import run_dann
 from core.dann.schedules import LambdaSchedule, LrSchedule
@@ -187,7 +187,7 @@ def _stored_run(store: RunStore, **overrides) -> DANNConfig:
 def test_explore_lists_stored_runs_and_draws_the_chosen_runs_map_at_the_chosen_epoch(store):
     first = _stored_run(store, seed=1)
     second = _stored_run(store, variant="source_only")
-    compute_maps(store, second.run_id(), EmbedSettings(method="pca"))
+    compute_maps(store, second.run_id(), MapSettings(method="pca"))
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params["view"] = "Explore"
     at.query_params["method"] = "PCA"
@@ -235,7 +235,7 @@ def test_errors_are_shown_on_the_page_and_it_keeps_working(store, tmp_path):
 def test_compare_shows_the_runs_side_by_side_and_overlays_their_curves(store):
     runs = [_stored_run(store, seed=1), _stored_run(store, variant="source_only")]
     for config in runs:
-        compute_maps(store, config.run_id(), EmbedSettings(method="pca"))
+        compute_maps(store, config.run_id(), MapSettings(method="pca"))
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params["view"] = "Compare"
     at.run()
@@ -252,7 +252,7 @@ def test_compare_shows_the_runs_side_by_side_and_overlays_their_curves(store):
 def test_compare_wraps_a_long_run_title_in_its_column_and_lines_up_the_maps(store):
     runs = [_stored_run(store, seed=1), _stored_run(store, variant="source_only"), _stored_run(store, seed=4)]
     for config in runs:
-        compute_maps(store, config.run_id(), EmbedSettings(method="pca"))
+        compute_maps(store, config.run_id(), MapSettings(method="pca"))
     long_title = "DANN, the defaults (λ up to 0.3, invert augmentation, target entropy)"
     shipped = [{"run_id": runs[0].run_id(), "title": long_title, "command": "python -m core dann"}]
     (store.root / "shipped.json").write_text(
@@ -274,7 +274,7 @@ def test_compare_wraps_a_long_run_title_in_its_column_and_lines_up_the_maps(stor
 
 def test_the_presentation_view_hides_the_controls_and_draws_large(store):
     config = _stored_run(store)
-    compute_maps(store, config.run_id(), EmbedSettings(method="pca"))
+    compute_maps(store, config.run_id(), MapSettings(method="pca"))
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params.update(view="Explore", method="PCA", present="1")
     at.run()
@@ -328,7 +328,7 @@ def test_explore_opens_on_the_shipped_paper_schedule_and_compare_on_the_classic_
     source_only = _stored_run(store, variant="source_only")
     mine = _stored_run(store, seed=3)
     for config in (paper, source_only, mine):
-        compute_maps(store, config.run_id(), EmbedSettings(method="pca"))
+        compute_maps(store, config.run_id(), MapSettings(method="pca"))
     shipped = [
         {"run_id": source_only.run_id(), "title": "Source only", "command": "python -m core dann"},
         {"run_id": paper.run_id(), "title": "DANN paper schedule", "command": "python -m core dann"},

@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from core.__main__ import main
-from core.dann import maps as embed
-from core.dann.maps import EmbedSettings, compute_maps, load_maps, maps_path, procrustes_align
+from core.dann import maps as map_engine
+from core.dann.maps import MapSettings, compute_maps, load_maps, maps_path, procrustes_align
 from core.errors import UserError
 from core.runs import RunStore
 
 RUN = "dann-test0000"
 POINTS, DIMS = 120, 16
-TSNE = EmbedSettings(method="tsne", perplexity=10, pca_dims=8)
-PCA = EmbedSettings(method="pca", pca_dims=8)
+TSNE = MapSettings(method="tsne", perplexity=10, pca_dims=8)
+PCA = MapSettings(method="pca", pca_dims=8)
 
 
 def drifting(epochs: int, points: int = POINTS, dims: int = DIMS, seed: int = 0) -> list[np.ndarray]:
@@ -51,7 +51,7 @@ def write_snapshot(store: RunStore, epoch: int, x: np.ndarray, run_id: str = RUN
 
     n = len(x)
     atomic.write_tensors(
-        store.path(run_id) / embed.snapshot_file(epoch),
+        store.path(run_id) / map_engine.snapshot_file(epoch),
         {
             "features": torch.from_numpy(np.asarray(x, np.float32)).half(),
             "predictions": torch.zeros(n, dtype=torch.uint8),
@@ -71,7 +71,7 @@ def frames_computed(monkeypatch):
     """Counts the frames the test itself lays out (cache hits and copied frames do not count, nor
     frames that background jobs of earlier tests still compute on their own threads)."""
     calls = []
-    real = embed.embed_frame
+    real = map_engine.map_frame
     mine = threading.current_thread()
 
     def counting(z, previous, settings):
@@ -79,7 +79,7 @@ def frames_computed(monkeypatch):
             calls.append(settings.method)
         return real(z, previous, settings)
 
-    monkeypatch.setattr(embed, "embed_frame", counting)
+    monkeypatch.setattr(map_engine, "map_frame", counting)
     return calls
 
 
@@ -100,7 +100,7 @@ def test_procrustes_recovers_a_rotation_and_reflection_exactly(reflect):
 @pytest.mark.parametrize("shape", [(30, 6), (6, 30)])  # more points than dims, and fewer
 def test_reduce_features_keeps_distances_and_fixes_signs(shape):
     x = np.random.default_rng(2).normal(size=shape)
-    z = embed.reduce_features(x, 50)
+    z = map_engine.reduce_features(x, 50)
     assert z.shape == (shape[0], min(shape))
 
     def distances(a):
@@ -108,29 +108,29 @@ def test_reduce_features_keeps_distances_and_fixes_signs(shape):
 
     np.testing.assert_allclose(distances(z), distances(x), atol=1e-10)
     assert np.all(np.diff(z.var(0)) <= 1e-12)  # leading components first
-    np.testing.assert_allclose(embed.reduce_features(-x, 3), z[:, :3], atol=1e-12)  # a sign convention, not chance
+    np.testing.assert_allclose(map_engine.reduce_features(-x, 3), z[:, :3], atol=1e-12)  # a sign convention, not chance
 
 
 def test_exact_neighbours_match_scikit_learn_across_blocks(monkeypatch):
     from sklearn.neighbors import NearestNeighbors
 
-    monkeypatch.setattr(embed, "_KNN_BLOCK", 7)
+    monkeypatch.setattr(map_engine, "_KNN_BLOCK", 7)
     z = np.random.default_rng(3).normal(size=(40, 5))
-    idx, dist = embed.nearest_neighbors(z, 6)
+    idx, dist = map_engine.nearest_neighbors(z, 6)
     ref_dist, ref_idx = NearestNeighbors(n_neighbors=6, algorithm="brute").fit(z).kneighbors()
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_allclose(dist, ref_dist, atol=1e-10)
 
 
 def test_settings_key_follows_the_fields_the_method_uses():
-    assert EmbedSettings(method="pca", perplexity=5, seed=3).key() == EmbedSettings(method="pca").key()
-    assert EmbedSettings(method="umap", perplexity=5).key() == EmbedSettings(method="umap").key()
-    assert EmbedSettings(perplexity=5).key() != EmbedSettings().key()
-    assert EmbedSettings(method="umap", min_dist=0.5).key() != EmbedSettings(method="umap").key()
-    assert len({EmbedSettings(method=m).key() for m in embed.METHODS}) == 3
-    assert EmbedSettings(perplexity=5).to_dict()["perplexity"] == 5
+    assert MapSettings(method="pca", perplexity=5, seed=3).key() == MapSettings(method="pca").key()
+    assert MapSettings(method="umap", perplexity=5).key() == MapSettings(method="umap").key()
+    assert MapSettings(perplexity=5).key() != MapSettings().key()
+    assert MapSettings(method="umap", min_dist=0.5).key() != MapSettings(method="umap").key()
+    assert len({MapSettings(method=m).key() for m in map_engine.METHODS}) == 3
+    assert MapSettings(perplexity=5).to_dict()["perplexity"] == 5
     with pytest.raises(UserError, match="unknown map method 'mds'"):
-        EmbedSettings(method="mds")
+        MapSettings(method="mds")
 
 
 def test_maps_are_cached_then_reused(store, frames_computed):
@@ -160,7 +160,7 @@ def test_maps_are_cached_then_reused(store, frames_computed):
 def test_changed_settings_compute_new_maps_beside_the_old(store, frames_computed):
     write_run(store, drifting(2))
     first = compute_maps(store, RUN, TSNE)
-    other = EmbedSettings(method="tsne", perplexity=12, pca_dims=8)
+    other = MapSettings(method="tsne", perplexity=12, pca_dims=8)
     assert load_maps(store, RUN, other) is None
     second = compute_maps(store, RUN, other)
     assert len(frames_computed) == 4 and not np.array_equal(first.coords, second.coords)
@@ -228,7 +228,7 @@ def test_frames_are_aligned_through_the_per_epoch_pca_basis_changes(store):
 
 def test_umap_frames_are_laid_out_warm_and_aligned(store):
     write_run(store, drifting(2))
-    maps = compute_maps(store, RUN, EmbedSettings(method="umap", n_neighbors=10, pca_dims=8))
+    maps = compute_maps(store, RUN, MapSettings(method="umap", n_neighbors=10, pca_dims=8))
     assert maps.coords.shape == (2, POINTS, 2) and np.isfinite(maps.coords).all()
     assert all(t > 0.8 for t in maps.trustworthiness) and maps.displacement[1] > 0
 
@@ -247,7 +247,7 @@ def test_bad_input_is_a_clear_error(store):
         compute_maps(store, RUN, PCA)
 
     with pytest.raises(UserError, match=r"perplexity 50 needs at least 151"):
-        compute_maps(store, RUN, EmbedSettings(perplexity=50))
+        compute_maps(store, RUN, MapSettings(perplexity=50))
     with pytest.raises(UserError, match="not found"):
         compute_maps(store, "dann-nothere", PCA)
 
@@ -258,7 +258,7 @@ def test_bad_input_is_a_clear_error(store):
 
 def test_command_line(store, capsys):
     write_run(store, drifting(3))
-    args = ["embed", RUN, "--method", "pca", "--pca-dims", "8", "--checkpoints", str(store.root)]
+    args = ["maps", RUN, "--method", "pca", "--pca-dims", "8", "--checkpoints", str(store.root)]
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["frames"] == 3 and out["computed_now"] == 3 and out["key"] == PCA.key()

@@ -1,5 +1,5 @@
-"""The few-shot page's logic (core.fewshot.ui): model list, adapting on drawings, the episode browser,
-canvas drawings; with the shipped models where the test is about them."""
+"""The few-shot page's logic (presenters.fewshot, core.fewshot.demo): model list, adapting on drawings,
+the episode browser, canvas drawings; with the shipped models where the test is about them."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pytest
 import core.dann.run
 from core.dann.config import DANNConfig
 from core.dann.jobs import DANNJobs
-from core.dann.maps import EmbedSettings, load_maps
+from core.dann.maps import MapSettings, load_maps
 from core.errors import UserError
 from core.jobs import JOB_NICENESS, JobRegistry, default_max_workers, threads_per_job
 from core.runs import RunStore
@@ -157,10 +157,10 @@ def test_training_computes_each_epochs_tsne_frame_and_maps_jobs_fill_in_other_me
         config = DANNConfig(**{**TINY, "snapshot_size": 50})  # t-SNE at perplexity 30 needs 91 points or more
         status = reg.registry.wait(reg.start_training(config, domains=DOMAINS).job_id, timeout=120)
         assert status.state == "done" and status.details.maps_error is None
-        tsne = load_maps(reg.store, config.run_id(), EmbedSettings())
+        tsne = load_maps(reg.store, config.run_id(), MapSettings())
         assert tsne is not None and tsne.epochs == [0, 1, 2] and tsne.coords.shape == (3, 100, 2)
 
-        pca = EmbedSettings(method="pca")
+        pca = MapSettings(method="pca")
         assert load_maps(reg.store, config.run_id(), pca) is None
         job = reg.start_maps(config.run_id(), pca)
         assert reg.start_maps(config.run_id(), pca) == job or reg.registry.status(job).state == "done"

@@ -74,7 +74,7 @@ def test_the_projects_own_shipped_list_is_readable():
 def test_each_shipped_dann_run_comes_with_every_map():
     """A fresh clone shows the shipped runs' maps at once, offline: every frame of every method is
     in the clone (CI runs this on a clean checkout, so a map left uncommitted fails here)."""
-    from core.dann.maps import METHODS, EmbedSettings, load_maps, snapshot_epochs
+    from core.dann.maps import METHODS, MapSettings, load_maps, snapshot_epochs
 
     store = RunStore(ROOT / "checkpoints")
     for r in read_shipped(store):
@@ -83,7 +83,7 @@ def test_each_shipped_dann_run_comes_with_every_map():
         epochs = snapshot_epochs(store, r.run_id)
         assert len(epochs) >= 2, r.run_id
         for method in METHODS:
-            maps = load_maps(store, r.run_id, EmbedSettings(method=method))
+            maps = load_maps(store, r.run_id, MapSettings(method=method))
             assert maps is not None and maps.epochs == epochs, (r.run_id, method)
 
 

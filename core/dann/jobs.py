@@ -15,7 +15,7 @@ from core.runs import RunStore
 
 if TYPE_CHECKING:
     from core.dann.config import DANNConfig
-    from core.dann.maps import EmbedSettings
+    from core.dann.maps import MapSettings
     from core.data import Domain
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class DANNJobs:
         )
         return TrainStart(run_id, job_id)
 
-    def start_maps(self, run_id: str, settings: EmbedSettings) -> str:
+    def start_maps(self, run_id: str, settings: MapSettings) -> str:
         """Queue computing `run_id`'s maps with `settings` (joined when the same is queued)."""
         self.store.get(run_id)
         title = f"{settings.method} maps of {run_id}"
@@ -99,7 +99,7 @@ class DANNJobs:
         """The newest training job of `run_id`, in any state."""
         return self.registry.latest(TRAIN, run_id)
 
-    def maps(self, run_id: str, settings: EmbedSettings) -> JobStatus | None:
+    def maps(self, run_id: str, settings: MapSettings) -> JobStatus | None:
         """The newest maps job of `run_id` with `settings`, in any state."""
         return self.registry.latest(MAPS, run_id, settings.key())
 
@@ -136,16 +136,16 @@ class DANNJobs:
         return "cancelled" if self.store.get(job.run_id).status == "cancelled" else "done"
 
     def _epoch_frame(self, job: Job) -> None:
-        from core.dann.maps import EmbedSettings, compute_maps, limit_threads
+        from core.dann.maps import MapSettings, compute_maps, limit_threads
 
         try:
             limit_threads(job.threads)
-            compute_maps(self.store, job.run_id, EmbedSettings())
+            compute_maps(self.store, job.run_id, MapSettings())
         except Exception as exc:  # noqa: BLE001  (best-effort: Explore computes the maps later)
             log.warning("t-SNE frame for %s failed: %s", job.run_id, exc)
             job.update(maps_error=str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}")
 
-    def _maps(self, job: Job, settings: EmbedSettings) -> str:
+    def _maps(self, job: Job, settings: MapSettings) -> str:
         from core.dann.maps import compute_maps, limit_threads
 
         def on_frame(done: int, total: int) -> None:

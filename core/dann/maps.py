@@ -22,8 +22,7 @@ and training jobs keep the other cores.
 
 No GPU path: the t-SNE and UMAP optimisers here are CPU libraries, and PCA of a 2,000 x 64
 snapshot takes milliseconds, less than moving it to a GPU and back. A GPU t-SNE (an exact
-gradient in torch would suit 2,000 points) was not written because no GPU was available to
-measure it against openTSNE or to test it on.
+gradient in torch would suit 2,000 points) has not been written or measured against openTSNE.
 
 Cache: <run>/maps/<method>-<key>.safetensors, one file written atomically after every frame:
 `coords` float32 [frames, points, 2], `epochs` int64, and metadata with the settings and, per
@@ -75,7 +74,7 @@ _KNN_BLOCK = 1024  # rows per block of the exact neighbour search, to bound its 
 
 
 @dataclass(frozen=True)
-class EmbedSettings:
+class MapSettings:
     """How the maps are made; UserError on a value no method can use."""
 
     method: str = option("tsne", "map method", choices=METHODS)
@@ -119,7 +118,7 @@ class RunMaps:
     """Every cached frame of one run under one setting, with its quality measures."""
 
     run_id: str
-    settings: EmbedSettings
+    settings: MapSettings
     epochs: list[int]  # epochs that have a frame, ascending (0 = before training)
     coords: np.ndarray  # float32 [len(epochs), n_points, 2], rows in snapshot order
     trustworthiness: list[float]  # per frame, k = 10 (fewer for samples under 21 points)
@@ -205,7 +204,7 @@ def trustworthiness(z: np.ndarray, frame: np.ndarray) -> float:
     return float(sk_trustworthiness(z, frame, n_neighbors=k))
 
 
-def min_points(settings: EmbedSettings) -> int:
+def min_points(settings: MapSettings) -> int:
     """Fewest snapshot points the method can lay out with these settings."""
     if settings.method == "tsne":
         return max(MIN_POINTS, int(3 * settings.perplexity) + 1)
@@ -214,7 +213,7 @@ def min_points(settings: EmbedSettings) -> int:
     return MIN_POINTS
 
 
-def _tsne(z: np.ndarray, previous: np.ndarray | None, s: EmbedSettings) -> np.ndarray:
+def _tsne(z: np.ndarray, previous: np.ndarray | None, s: MapSettings) -> np.ndarray:
     from openTSNE import TSNEEmbedding, affinity, initialization
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
@@ -235,7 +234,7 @@ def _tsne(z: np.ndarray, previous: np.ndarray | None, s: EmbedSettings) -> np.nd
     return np.asarray(emb, dtype=np.float64)
 
 
-def _umap(z: np.ndarray, previous: np.ndarray | None, s: EmbedSettings) -> np.ndarray:
+def _umap(z: np.ndarray, previous: np.ndarray | None, s: MapSettings) -> np.ndarray:
     import umap
 
     idx, dist = nearest_neighbors(z, s.n_neighbors - 1)
@@ -257,7 +256,7 @@ def _umap(z: np.ndarray, previous: np.ndarray | None, s: EmbedSettings) -> np.nd
         return np.asarray(model.fit_transform(z), dtype=np.float64)
 
 
-def embed_frame(z: np.ndarray, previous: np.ndarray | None, settings: EmbedSettings) -> np.ndarray:
+def map_frame(z: np.ndarray, previous: np.ndarray | None, settings: MapSettings) -> np.ndarray:
     """One frame from PCA-reduced features: laid out from the previous frame (or from PCA when
     there is none), then centred and Procrustes-aligned onto the previous frame."""
     if settings.method == "tsne":
@@ -290,7 +289,7 @@ def _features_hash(x: np.ndarray) -> str:
     return hashlib.sha256(f"{x.dtype}{x.shape}".encode() + np.ascontiguousarray(x).tobytes()).hexdigest()
 
 
-def _read_features(store: RunStore, run_id: str, epoch: int, settings: EmbedSettings) -> tuple[np.ndarray, dict]:
+def _read_features(store: RunStore, run_id: str, epoch: int, settings: MapSettings) -> tuple[np.ndarray, dict]:
     """The epoch's features (as stored, float16) and their fingerprint; UserError when unusable."""
     name = snapshot_file(epoch)
     path = store.path(run_id) / name
@@ -335,11 +334,11 @@ def _unchanged(store: RunStore, run_id: str, epoch: int, fingerprint: dict) -> b
     return _features_hash(x) == fingerprint.get("sha256")
 
 
-def maps_path(store: RunStore, run_id: str, settings: EmbedSettings) -> Path:
+def maps_path(store: RunStore, run_id: str, settings: MapSettings) -> Path:
     return store.path(run_id) / MAPS_DIR / f"{settings.method}-{settings.key()}.safetensors"
 
 
-def _read_cache(path: Path, settings: EmbedSettings) -> tuple[np.ndarray, list[dict]] | None:
+def _read_cache(path: Path, settings: MapSettings) -> tuple[np.ndarray, list[dict]] | None:
     """Cached coords and frame records; None when absent, unreadable or for other settings."""
     if not path.is_file():
         return None
@@ -356,7 +355,7 @@ def _read_cache(path: Path, settings: EmbedSettings) -> tuple[np.ndarray, list[d
     return coords, frames
 
 
-def _write_cache(path: Path, settings: EmbedSettings, coords: list[np.ndarray], frames: list[dict]) -> None:
+def _write_cache(path: Path, settings: MapSettings, coords: list[np.ndarray], frames: list[dict]) -> None:
     from core import atomic  # imports torch: deferred so that importing this module stays light
 
     tensors = {
@@ -371,7 +370,7 @@ def _write_cache(path: Path, settings: EmbedSettings, coords: list[np.ndarray], 
     atomic.write_bytes(path, safetensors_bytes(tensors, metadata=metadata))
 
 
-def _valid_frames(store: RunStore, run_id: str, settings: EmbedSettings, epochs: list[int]):
+def _valid_frames(store: RunStore, run_id: str, settings: MapSettings, epochs: list[int]):
     """The cached frames that still hold: in the order of `epochs`, each snapshot unchanged."""
     cached = _read_cache(maps_path(store, run_id, settings), settings)
     if cached is None:
@@ -385,7 +384,7 @@ def _valid_frames(store: RunStore, run_id: str, settings: EmbedSettings, epochs:
     return [c.astype(np.float32) for c in coords[:keep]], frames[:keep]
 
 
-def _run_maps(run_id: str, settings: EmbedSettings, coords: list[np.ndarray], frames: list[dict]) -> RunMaps:
+def _run_maps(run_id: str, settings: MapSettings, coords: list[np.ndarray], frames: list[dict]) -> RunMaps:
     return RunMaps(
         run_id=run_id,
         settings=settings,
@@ -397,7 +396,7 @@ def _run_maps(run_id: str, settings: EmbedSettings, coords: list[np.ndarray], fr
     )
 
 
-def load_maps(store: RunStore, run_id: str, settings: EmbedSettings) -> RunMaps | None:
+def load_maps(store: RunStore, run_id: str, settings: MapSettings) -> RunMaps | None:
     """Cached frames for this run and settings, or None when nothing is cached. Never computes."""
     coords, frames = _valid_frames(store, run_id, settings, snapshot_epochs(store, run_id))
     return _run_maps(run_id, settings, coords, frames) if frames else None
@@ -406,7 +405,7 @@ def load_maps(store: RunStore, run_id: str, settings: EmbedSettings) -> RunMaps 
 def compute_maps(
     store: RunStore,
     run_id: str,
-    settings: EmbedSettings,
+    settings: MapSettings,
     on_frame: Callable[[int, int], None] | None = None,
 ) -> RunMaps:
     """Compute every snapshot epoch that is not cached yet (each new frame starting from the
@@ -438,7 +437,7 @@ def compute_maps(
             seconds = time.perf_counter() - t0
         else:
             z = reduce_features(x, settings.pca_dims)
-            y = embed_frame(z, previous, settings)
+            y = map_frame(z, previous, settings)
             seconds = time.perf_counter() - t0
             trust = trustworthiness(z, y)
         coords.append(y.astype(np.float32))

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.dann.expression import Expression, parse_expression
 from core.errors import UserError
-from core.options import option
+from core.options import config_from_dict, option
 
 SCHEDULE_KINDS: Mapping[str, str] = MappingProxyType(
     {
@@ -59,16 +59,6 @@ def _number(owner: str, name: str, value: Any) -> float:
     if not math.isfinite(number):
         raise UserError(f"{owner}.{name} must be finite, got {number}")
     return number
-
-
-def _only_known_keys(owner: type, d: Any) -> dict[str, Any]:
-    if not isinstance(d, Mapping):
-        raise UserError(f"a {owner.__name__} must be a mapping of its fields, got {type(d).__name__}")
-    known = [f.name for f in fields(owner)]
-    unknown = sorted(str(k) for k in d if k not in known)
-    if unknown:
-        raise UserError(f"unknown {owner.__name__} keys {unknown}; expected a subset of {known}")
-    return dict(d)
 
 
 @lru_cache(maxsize=64)
@@ -143,7 +133,7 @@ class LambdaSchedule:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LambdaSchedule:
         """Inverse of to_dict; unknown keys are a UserError (a config from another version)."""
-        return cls(**_only_known_keys(cls, d))
+        return config_from_dict(cls, d, cls.__name__)
 
     def describe(self) -> str:
         """A one-line formula for the UI and the CLI, e.g. λ(p) = 2/(1+exp(−10p)) − 1."""
@@ -194,7 +184,7 @@ class LrSchedule:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LrSchedule:
         """Inverse of to_dict; unknown keys are a UserError (a config from another version)."""
-        return cls(**_only_known_keys(cls, d))
+        return config_from_dict(cls, d, cls.__name__)
 
     def describe(self) -> str:
         """A one-line formula for the UI and the CLI, e.g. lr(p) = 0.01/(1 + 10p)^0.75."""

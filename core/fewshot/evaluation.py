@@ -38,28 +38,6 @@ from core.fewshot.solvers import (
 )
 from core.models.conv4 import Conv4, prepare
 
-
-@dataclass(frozen=True)
-class Protocol:
-    """An evaluation protocol: episode shape and count."""
-
-    ways: int
-    shots: int
-    queries: int  # per class
-    episodes: int
-    note: str = ""
-
-
-# Query count per class does not change what is measured (queries never influence each other,
-# see core.models.conv4), only how precisely: 5 per class gives a tighter interval than 1.
-PROTOCOLS = {
-    "5w1s": Protocol(5, 1, 5, 1000, "Omniglot 5-way 1-shot (MAML paper: 0.987 +- 0.004)"),
-    "5w5s": Protocol(5, 5, 5, 1000, "Omniglot 5-way 5-shot (MAML paper: 0.999 +- 0.001)"),
-    "20w1s": Protocol(20, 1, 5, 1000, "Omniglot 20-way 1-shot (MAML paper: 0.958 +- 0.003)"),
-    "course": Protocol(
-        5, 1, 1, 640, "the course's test: 640 tasks, 5-way 1-shot, one query per class (top grade line 0.95)"
-    ),
-}
 EVAL_SEED = 0  # every model is measured on the same episodes
 EVAL_BATCH = 100  # episodes adapted at once
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from core.describe import RunDescription, progress
 from core.errors import UserError
+from core.fewshot.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 from core.runs import RunInfo, RunStore
 
 KIND = "fewshot"
@@ -15,7 +16,6 @@ KIND = "fewshot"
 # such folders are read as few-shot runs (core.kinds) and found by their config (legacy_run_id).
 LEGACY_KIND = "maml"
 SOLVER_NAMES = {"maml": "MAML", "fomaml": "FO-MAML", "transfer": "transfer baseline", "protonet": "ProtoNet"}
-HEADLINE = (5, 1, 1000)  # ways, shots, episodes of the evaluation that sums a run up (the papers' 5-way 1-shot)
 WEIGHTS_FILE = "weights.safetensors"
 EVALUATIONS_FILE = "evaluations.json"
 
@@ -46,14 +46,19 @@ def describe(info: RunInfo) -> RunDescription:
 
 
 def headline(store: RunStore, info: RunInfo) -> float | None:
-    """5-way 1-shot accuracy over 1,000 episodes of the evaluation alphabets when recorded
+    """The default protocol's accuracy (5-way 1-shot, 1,000 episodes of the evaluation alphabets) when recorded
     (evaluations.json), else the last validation accuracy; None when neither can be read."""
     try:
         recorded = evaluations(info.run_id, store)
     except UserError:  # a damaged record: fall back to the validation accuracy
         recorded = []
+    headline = PROTOCOLS[DEFAULT_PROTOCOL]
     for entry in reversed(recorded):
-        if (entry.get("ways"), entry.get("shots"), entry.get("episodes")) == HEADLINE:
+        if (entry.get("ways"), entry.get("shots"), entry.get("episodes")) == (
+            headline.ways,
+            headline.shots,
+            headline.episodes,
+        ):
             return entry.get("accuracy")
     try:
         value = (store.metrics(info.run_id) or [{}])[-1].get("val_acc")

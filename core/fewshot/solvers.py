@@ -60,11 +60,11 @@ class BatchPlan:
         return "vmap over tasks" + (f", {self.chunk} at a time" if self.chunk else "")
 
 
-# The rule for "auto". On a CPU (bench/maml_speed.py, 32 five-way one-shot tasks, one thread):
-# the whole batch vmapped at once spills its activations out of the cache and ran 0.8-1.1x the
-# loop's speed, CPU_CHUNK tasks at a time 1.1-1.25x. On a GPU the whole batch goes at once: one
-# batched kernel per layer instead of T small launches (the same bench measures it there; no GPU
-# was at hand when this rule was set).
+# The rule for "auto". On a CPU (python -m bench.maml_speed, 32 five-way one-shot tasks, one
+# thread): the whole batch vmapped at once spills its activations out of the cache and ran
+# 0.8-1.1x the loop's speed, CPU_CHUNK tasks at a time 1.1-1.25x. On a GPU the whole batch goes
+# at once, one batched kernel per layer instead of T small launches: on an H100, 37 ms against
+# the loop's 570 ms per second-order meta-step (15x; BENCHMARKS.md, 2026-11-22).
 CPU_CHUNK = 8
 BATCH_MODES = ("auto", "vmap", "loop")
 

@@ -7,8 +7,8 @@ epochs, with fresh noise every epoch), or the snapshots of a stored DANN run (--
 written to (or copied into) a temporary run store in the trainer's layout, so the maps go through
 compute_maps exactly as the app's do, caching included.
 
-    python -m bench.embed [--epochs 20 --points 2000 --dims 512] [--run RUN --checkpoints DIR] [--no-write]
-    python -m bench.embed --epochs 3 --points 300 --dims 64 --no-write     # a quick smoke run
+    python -m bench.maps [--epochs 20 --points 2000 --dims 512] [--run RUN --checkpoints DIR] [--no-write]
+    python -m bench.maps --epochs 3 --points 300 --dims 64 --no-write     # a quick smoke run
 
 Time per frame is the layout's (PCA reduction, neighbours, optimisation, alignment), not the
 trustworthiness measure, for both sides. Displacement is reported relative to the frame's RMS
@@ -30,7 +30,7 @@ import torch
 from bench import report
 from core import atomic
 from core.dann.maps import (
-    EmbedSettings,
+    MapSettings,
     compute_maps,
     procrustes_align,
     reduce_features,
@@ -139,11 +139,11 @@ def main() -> None:
         source = f"run {a.run}" if a.run else "synthetic drifting clusters"
         shape = f"{frames_n} epochs x {first.shape[0]} points x {first.shape[1]} dims"
 
-        tsne = compute_maps(store, RUN_ID, EmbedSettings(method="tsne", perplexity=a.perplexity))
+        tsne = compute_maps(store, RUN_ID, MapSettings(method="tsne", perplexity=a.perplexity))
         sk_frames, sk_seconds, sk_trust = sklearn_frames(
             store, a.perplexity, tsne.settings.pca_dims, tsne.settings.seed
         )
-        umap = None if a.no_umap else compute_maps(store, RUN_ID, EmbedSettings(method="umap"))
+        umap = None if a.no_umap else compute_maps(store, RUN_ID, MapSettings(method="umap"))
 
     ours_disp = relative_displacement(list(tsne.coords.astype(np.float64)))
     sk_disp = relative_displacement(sk_frames)
