@@ -7,6 +7,8 @@ or a second tab reattaches to it. What the page shows is made by presenters.dann
 
 from __future__ import annotations
 
+import re
+import uuid
 from functools import partial
 
 import streamlit as st
@@ -19,10 +21,11 @@ from core.dann.maps import METHODS, MapSettings, RunMaps, load_maps, snapshot_ep
 from core.dann.points import Points, item_images, load_points
 from core.dann.schedules import SCHEDULE_KINDS
 from core.data import DIGIT_DOMAINS, dataset_status
-from core.data.domains import short_spec
+from core.data.folders import within
+from core.data.specs import FOLDER_PREFIX, short_spec
 from core.errors import UserError
 from core.jobs import JobStatus
-from core.paths import checkpoints_dir
+from core.paths import checkpoints_dir, folder_roots
 from core.runs import RunInfo, RunStore
 from core.shipped import ShippedRun, read_shipped
 from presenters import runs as run_names
@@ -36,6 +39,7 @@ NETWORKS = {
     "course": "the course's (1×32×32 input)",
 }
 POLL_SECONDS = 1.0
+JOB_ID = re.compile(r"[0-9a-f]{12}")  # what the registry hands out; anything else in ?job= is no job
 
 
 @st.cache_resource(show_spinner=False)
@@ -57,8 +61,29 @@ def _points(root: str, run_id: str, epochs: tuple[int, ...]) -> Points:
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the images of the map's items…")
 def _item_images(spec: str, model: str, edges: bool, ids: tuple[int, ...], name: str | None, eval_items: int | None):
-    """The snapshot items' images of one domain (the dataset is loaded once, only these are kept)."""
+    """The snapshot items' images of one domain (the dataset is loaded once, only these are kept).
+    A run on an image folder outside this server's folder roots shows no images."""
+    if spec.lower().startswith(FOLDER_PREFIX) and not within(spec[len(FOLDER_PREFIX) :], folder_roots()):
+        raise UserError(form.outside_roots(folder_roots()))
     return item_images(spec, model, ids, edges=edges, trained_on={"name": name, "eval_items": eval_items})
+
+
+def _me() -> str:
+    """This browser session's token: the jobs it starts are its own to cancel (a session never
+    cancels another's; the job named in its URL it may, so a refresh keeps Cancel)."""
+    return st.session_state.setdefault("owner", uuid.uuid4().hex)
+
+
+def _may_cancel(s: JobStatus) -> bool:
+    return s.owner in ("", _me()) or s.job_id == st.query_params.get("job")
+
+
+def _cancel(jobs: DANNJobs, job_id: str) -> None:
+    jobs.registry.cancel(job_id, by=None if job_id == st.query_params.get("job") else _me())
+
+
+def _start_maps(jobs: DANNJobs, run_id: str, settings: MapSettings) -> str:
+    return jobs.start_maps(run_id, settings, owner=_me())
 
 
 def _flash(kind: str, text: str) -> None:
@@ -213,12 +238,16 @@ def _train_controls(status: dict) -> None:
         )
 
 
-def _start(jobs: DANNJobs, config) -> None:
-    """Start button: queue the training, or open the stored run when it was trained before."""
+def _start(jobs: DANNJobs, config, retrain: bool = False) -> None:
+    """Start button: queue the training, or open the stored run when it was trained before; an
+    interrupted earlier training is kept until the person chooses to train it again."""
     try:
-        started = jobs.start_training(config)
+        started = jobs.start_training(config, retrain=retrain, owner=_me())
     except UserError as err:
         _flash("error", str(err))
+        return
+    st.session_state["kept"] = started.run_id if started.kept is not None else None
+    if started.kept is not None:
         return
     if started.found:
         _show_run(started.run_id)
@@ -237,7 +266,7 @@ def _train_view(jobs: DANNJobs, store: RunStore, present: bool) -> None:
     problems = []
     config = None
     try:
-        config = form.config_from_form(_form())
+        config = form.config_from_form(_form(), folder_roots())
     except UserError as err:
         problems.append(str(err))
     problems += form.missing_data((st.session_state["f_source"], st.session_state["f_target"]), status)
@@ -265,17 +294,34 @@ def _train_view(jobs: DANNJobs, store: RunStore, present: bool) -> None:
             args=(jobs, config),
             key="start",
         )
+        if config is not None and st.session_state.get("kept") == config.run_id():
+            _kept_offer(jobs, store, config)
         _job_section(jobs)
+
+
+def _kept_offer(jobs: DANNJobs, store: RunStore, config) -> None:
+    """An earlier training of this config stopped with finished epochs: explore them, or train
+    again from the start (which deletes them)."""
+    if not store.exists(config.run_id()):
+        return
+    kept = store.get(config.run_id())
+    st.warning(
+        f"An earlier training of this configuration stopped ({kept.status}) with {kept.epochs_done} of "
+        f"{kept.epochs_planned} epochs kept. Explore them, or train again from the start, which deletes them."
+    )
+    with st.container(horizontal=True):
+        st.button("Explore the kept epochs", key="kept-explore", on_click=_open_run, args=(kept.run_id,))
+        st.button("Train again from the start", key="kept-retrain", on_click=_start, args=(jobs, config, True))
 
 
 def _job_section(jobs: DANNJobs) -> None:
     job_id = st.query_params.get("job")
     if job_id:
-        status = jobs.registry.status(job_id)
+        status = jobs.registry.status(job_id) if JOB_ID.fullmatch(job_id) else None
         if status is None or status.kind != TRAIN:  # unknown here, or not a training (a crafted URL)
             st.warning(
-                f"This server does not know job {job_id} (it may have restarted). Any epochs it stored "
-                "are under Explore."
+                "This server does not know the training job this link names (the server may have restarted). "
+                "Any epochs it stored are under Explore."
             )
         else:
             _job_panel(jobs, status)
@@ -324,8 +370,8 @@ def _draw_job(jobs: DANNJobs, s: JobStatus) -> None:
         st.warning(
             f"The t-SNE frames could not be computed during training ({s.details.maps_error}); Explore computes them."
         )
-    if s.active:
-        st.button("Cancel", key=f"cancel-{s.job_id}", on_click=jobs.registry.cancel, args=(s.job_id,))
+    if s.active and _may_cancel(s):
+        st.button("Cancel", key=f"cancel-{s.job_id}", on_click=_cancel, args=(jobs, s.job_id))
 
 
 def _draw_curves(s: JobStatus) -> None:
@@ -363,8 +409,9 @@ def _other_jobs(jobs: DANNJobs, current: str | None) -> None:
                 if j.position
                 else f"{j.state}, epoch {j.details.epoch}/{j.details.epochs}"
             )
-            cols[0].write(f"{j.title} · {where}")
-            cols[1].button("Watch", key=f"watch-{j.job_id}", on_click=_watch, args=(j.job_id,))
+            cols[0].text(f"{j.title} · {where}")
+            if j.owner == _me():  # another session's job is listed, not handed over
+                cols[1].button("Watch", key=f"watch-{j.job_id}", on_click=_watch, args=(j.job_id,))
 
 
 # ---- maps: what Explore and Compare show -----------------------------------------------------
@@ -391,11 +438,11 @@ def _maps_for(jobs: DANNJobs, store: RunStore, info: RunInfo, method: str) -> tu
             st.button(
                 "Compute them again",
                 key=f"maps-again-{info.run_id}-{method}",
-                on_click=jobs.start_maps,
-                args=(info.run_id, settings),
+                on_click=_start_maps,
+                args=(jobs, info.run_id, settings),
             )
             return maps, training
-        job = jobs.registry.status(jobs.start_maps(info.run_id, settings))
+        job = jobs.registry.status(_start_maps(jobs, info.run_id, settings))
     if job is not None and job.active:
         return maps, job
     return maps, training
@@ -418,8 +465,8 @@ def _wait_panel(jobs: DANNJobs, store: RunStore, job: JobStatus, run_id: str, me
         done = f"{s.step} of {s.total}" if s.total else s.note
         cols = st.columns([6, 1])
         cols[0].progress(s.fraction, text=f"{s.title} · {done}")
-        if s.kind == MAPS:
-            cols[1].button("Cancel", key=f"cancel-maps-{s.job_id}", on_click=jobs.registry.cancel, args=(s.job_id,))
+        if s.kind == MAPS and _may_cancel(s):
+            cols[1].button("Cancel", key=f"cancel-maps-{s.job_id}", on_click=_cancel, args=(jobs, s.job_id))
 
     panel()
 

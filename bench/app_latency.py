@@ -291,7 +291,11 @@ def main() -> None:
     store = RunStore(a.checkpoints or checkpoints_dir())
     scratch = Path(tempfile.mkdtemp(prefix="app-latency-"))
     # No thread limits are added: how the app shares the cores with its jobs is what is measured.
-    env = {"EXPLORER_CHECKPOINTS_DIR": str(store.root.resolve()), "EXPLORER_CACHE_DIR": str(scratch / "cache")}
+    env = {
+        "EXPLORER_CHECKPOINTS_DIR": str(store.root.resolve()),
+        "EXPLORER_CACHE_DIR": str(scratch / "cache"),
+        "EXPLORER_FOLDER_ROOTS": str(scratch),  # the image folders the training of step 3 reads
+    }
     log = scratch / "streamlit.log"
     rows = []
     with sync_playwright() as playwright:

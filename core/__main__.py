@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -513,11 +514,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_dann_parser(sub)
     r = sub.add_parser("runs", help="list, show or delete stored runs")
-    r.add_argument("action", choices=["list", "show", "delete"])
-    r.add_argument("run_ids", nargs="*", help="run ids (show, delete)")
-    r.add_argument("--checkpoints", default=None, help="run store folder")
-    r.add_argument("--json", action="store_true", help="machine-readable output")
-    r.set_defaults(func=_cmd_runs)
+    actions = r.add_subparsers(dest="action", required=True)
+    for action, what in (
+        ("list", "the stored runs, newest first, and any damaged folders"),
+        ("show", "a run's settings, state and per-epoch metrics"),
+        ("delete", "delete runs (never one that is being trained)"),
+    ):
+        a = actions.add_parser(action, help=what)
+        if action != "list":
+            a.add_argument("run_ids", nargs="+", metavar="RUN", help="run ids (see: python -m core runs list)")
+        a.add_argument("--checkpoints", default=None, help="run store folder")
+        if action != "delete":
+            a.add_argument("--json", action="store_true", help="machine-readable output")
+        a.set_defaults(func=_cmd_runs)
     dp = sub.add_parser("data", help="which datasets are at hand and where")
     dp.set_defaults(func=_cmd_data)
     _add_maps_parser(sub)
@@ -528,13 +537,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "action", None) in ("show", "delete") and not args.run_ids:
-        parser.error(f"runs {args.action} needs at least one run id")
     try:
         return args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the output went to a pager or `head` that stopped reading: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted; finished epochs are kept, the run is marked incomplete", file=sys.stderr)
         return 130

@@ -84,6 +84,7 @@ class JobStatus:
     note: str  # what it is doing right now, e.g. "loading data", "training", "t-SNE frame"
     error: str | None  # why it failed, in words a person can act on
     details: Any  # the kind's own frozen dataclass (a training's epochs and metrics, say)
+    owner: str  # who submitted it (a page's session token; "" for the command line and tests)
     created: float
     started: float | None
     finished: float | None
@@ -112,6 +113,7 @@ class Job:
     key: str
     details: Any
     threads: int  # CPU threads the body may use for its own libraries (OpenMP, numba)
+    owner: str
     _lock: threading.Lock = field(repr=False)
     state: str = "queued"
     step: int = 0
@@ -152,10 +154,19 @@ class JobRegistry:
         self._closed = False
 
     def submit(
-        self, kind: str, run_id: str, title: str, body: Callable[[Job], str], *, key: str = "", details: Any = None
+        self,
+        kind: str,
+        run_id: str,
+        title: str,
+        body: Callable[[Job], str],
+        *,
+        key: str = "",
+        details: Any = None,
+        owner: str = "",
     ) -> str:
         """Queue `body` as a job of `kind` for `run_id`; a queued or running job of the same kind,
-        run and key is the same work and is joined instead. Returns the job's id."""
+        run and key is the same work and is joined instead (it keeps its first owner). Returns the
+        job's id."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the job registry is closed")
@@ -171,6 +182,7 @@ class JobRegistry:
                 key,
                 details if details is not None else NoDetails(),
                 self.threads,
+                owner,
                 self._lock,
             )
             self._jobs[job.job_id] = job  # in submission order, which jobs() and latest() rely on
@@ -209,12 +221,16 @@ class JobRegistry:
             ]
             return self._snapshot(matching[-1]) if matching else None
 
-    def cancel(self, job_id: str) -> bool:
+    def cancel(self, job_id: str, by: str | None = None) -> bool:
         """Stop a job: a queued one never starts, a running one stops when its body next checks
-        (what it stored stays stored). False when the job is unknown or already over."""
+        (what it stored stays stored). `by`: who asks; a job with an owner is cancelled only by
+        that owner (None: no check, as for the command line). False when the job is unknown,
+        already over, or not the asker's."""
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or job.state not in ACTIVE_STATES:
+                return False
+            if by is not None and job.owner and by != job.owner:
                 return False
             job.cancel_requested = True
             if job.state == "queued":
@@ -267,6 +283,7 @@ class JobRegistry:
             note=job.note,
             error=job.error,
             details=job.details,
+            owner=job.owner,
             created=job.created,
             started=job.started,
             finished=job.finished,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields, is_dataclass
@@ -89,6 +90,25 @@ class Setting:
             listed = "; ".join(f"{name}: {what}" for name, what in self.choices.items())
             return f"{self.help}: {listed}" if self.help else listed
         return self.help
+
+
+def check_types(config: Any) -> None:
+    """Check and normalise the plain fields of a config in place (call it first in __post_init__):
+    an int field holds an int, a float field a finite number (an int becomes a float, so 1 and 1.0
+    name the same run), a str field text and a bool field a bool; a UserError names the field."""
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        kind, value = hints[f.name], getattr(config, f.name)
+        if kind is bool and not isinstance(value, bool):
+            raise UserError(f"{f.name} must be true or false, got {value!r:.40}")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UserError(f"{f.name} must be a whole number, got {value!r:.40}")
+        if kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise UserError(f"{f.name} must be a finite number, got {value!r:.40}")
+            object.__setattr__(config, f.name, float(value))
+        if kind is str and not isinstance(value, str):
+            raise UserError(f"{f.name} must be text, got {value!r:.40}")
 
 
 def _declared_default(f: dataclasses.Field) -> Any:

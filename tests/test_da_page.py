@@ -34,6 +34,7 @@ def store(tmp_path, monkeypatch) -> RunStore:
     monkeypatch.setenv("EXPLORER_CHECKPOINTS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data"))
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("EXPLORER_FOLDER_ROOTS", str(tmp_path))  # the tests' image folders
     return RunStore(tmp_path / "runs")
 
 

@@ -48,8 +48,11 @@ def test_half_finished_run_is_readable_and_marked_incomplete(store):
     info = store.get("dann-half")
     assert info.status == "incomplete" and info.epochs_done == 1
     assert len(store.metrics("dann-half")) == 2
-    assert store.find("dann-half") is None  # must be retrained
-    store.create("dann-half", "dann", {}, epochs_planned=5)  # replacing an incomplete run is allowed
+    assert store.find("dann-half") is None  # not served as a finished run
+    with pytest.raises(UserError, match=r"incomplete with 1 of 5 epochs kept; .*--retrain"):
+        store.create("dann-half", "dann", {}, epochs_planned=5)  # finished epochs are never wiped unasked
+    assert len(store.metrics("dann-half")) == 2
+    store.create("dann-half", "dann", {}, epochs_planned=5, replace=True)  # --retrain replaces it
     assert store.metrics("dann-half") == []
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.dann.schedules import LambdaSchedule, LrSchedule
+from core.data.specs import FOLDER_PREFIX, canonical_spec
 from core.errors import UserError
-from core.options import config_dict, config_from_dict, option
+from core.options import check_types, config_dict, config_from_dict, option
 
 # What each variant trains. Target labels are read by "target_only" alone (the upper reference);
 # every other variant sees target images without labels.
@@ -34,6 +35,14 @@ _DOMAINS = "domains and variant"
 _OPTIMISATION = "optimisation"
 _PSEUDO = "pseudo-labels (variant dann_pseudo)"
 _SNAPSHOTS = "snapshots"
+
+# Bounds of the sizes, so that a typo cannot ask for memory no machine has (the epoch's index
+# tensors hold steps_per_epoch x batch_size entries per domain, at most MAX_EPOCH_IMAGES).
+MAX_EPOCHS = 10_000
+MAX_STEPS_PER_EPOCH = 100_000
+MAX_BATCH = 4096
+MAX_SNAPSHOT = 20_000
+MAX_EPOCH_IMAGES = 10_000_000  # 80 MB of int64 indices per domain
 
 # Bumped whenever training changes in a way that makes stored runs of an equal config differ.
 ENGINE_VERSION = 1
@@ -124,10 +133,13 @@ class DANNConfig:
     snapshot_dims: int = option(64, "principal components kept per snapshot (0: all)", group=_SNAPSHOTS)
 
     def __post_init__(self) -> None:
+        check_types(self)
+        for side in ("source", "target"):
+            object.__setattr__(self, side, canonical_spec(getattr(self, side)))
         if self.variant not in VARIANTS:
             raise UserError(f"unknown variant {self.variant!r}; expected one of {', '.join(VARIANTS)}")
         if not self.model:
-            folders = self.source.startswith("folder:") or self.target.startswith("folder:")
+            folders = self.source.startswith(FOLDER_PREFIX) or self.target.startswith(FOLDER_PREFIX)
             object.__setattr__(self, "model", "course" if folders else "digit")
         if self.augment not in AUGMENTS:
             raise UserError(f"unknown augmentation {self.augment!r}; expected one of {', '.join(map(repr, AUGMENTS))}")
@@ -135,11 +147,26 @@ class DANNConfig:
             raise UserError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         if self.model not in ("digit", "course"):
             raise UserError(f"unknown model {self.model!r}; expected 'digit' or 'course'")
-        for name in ("epochs", "batch_size", "snapshot_size"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.steps_per_epoch < 0:
-            raise UserError(f"steps_per_epoch must be 0 (one pass) or positive, got {self.steps_per_epoch}")
+        for name, most in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH), ("snapshot_size", MAX_SNAPSHOT)):
+            if not 1 <= getattr(self, name) <= most:
+                raise UserError(f"{name} must be from 1 to {most:,}, got {getattr(self, name)}")
+        if not 0 <= self.steps_per_epoch <= MAX_STEPS_PER_EPOCH:
+            raise UserError(
+                f"steps_per_epoch must be 0 (one pass) or up to {MAX_STEPS_PER_EPOCH:,}, got {self.steps_per_epoch}"
+            )
+        if self.steps_per_epoch * self.batch_size > MAX_EPOCH_IMAGES:
+            raise UserError(
+                f"steps_per_epoch x batch_size is {self.steps_per_epoch * self.batch_size:,} images per epoch; "
+                f"keep it at most {MAX_EPOCH_IMAGES:,}"
+            )
+        if not 0 <= self.seed < 2**63:
+            raise UserError(f"seed must be from 0 to 2**63 - 1, got {self.seed}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise UserError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise UserError(f"weight_decay must be 0 or positive, got {self.weight_decay}")
+        if self.pseudo_weight < 0:
+            raise UserError(f"pseudo_weight must be 0 or positive, got {self.pseudo_weight}")
         if self.snapshot_dims < 0:
             raise UserError(f"snapshot_dims must be 0 (all) or positive, got {self.snapshot_dims}")
         if not 0.0 < self.pseudo_threshold <= 1.0:
@@ -168,9 +195,17 @@ class DANNConfig:
 
     def run_id(self) -> str:
         """`dann-` + 12 hex digits of a hash over the canonical settings and the engine version."""
-        from core.data.domains import domain_version
+        from core.data.domains import FOLDER_PREFIX, domain_version
+        from core.data.folders import fingerprint
 
-        versions = {spec: v for spec in (self.source, self.target) if (v := domain_version(spec)) != 1}
+        specs = (self.source, self.target)
+        versions = {spec: v for spec in specs if (v := domain_version(spec)) != 1}
         data = {"data_versions": versions} if versions else {}
+        # a folder is its images: change them and the same settings name another run
+        folders = {
+            spec: fingerprint(spec.removeprefix(FOLDER_PREFIX)) for spec in specs if spec.startswith(FOLDER_PREFIX)
+        }
+        if folders:
+            data["folders"] = folders
         canonical = json.dumps({"engine": ENGINE_VERSION, **data, **self.to_dict()}, sort_keys=True)
         return "dann-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]

@@ -23,7 +23,7 @@ def snapshot_file(epoch: int) -> str:
 def describe(info: RunInfo) -> RunDescription:
     """Domains, the variant with its schedule and augmentation, and the epochs done."""
     from core.dann.schedules import LambdaSchedule
-    from core.data.domains import short_spec
+    from core.data.specs import short_spec
 
     cfg = info.config
     source, target = (short_spec(str(cfg.get(side, "?"))) for side in ("source", "target"))

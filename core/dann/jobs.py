@@ -8,10 +8,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.data.domains import short_spec
+from core.data.specs import short_spec
 from core.errors import UserError
+from core.interrupt import checking
 from core.jobs import Job, JobRegistry, JobStatus
-from core.runs import RunStore
+from core.runs import RunInfo, RunStore
 
 if TYPE_CHECKING:
     from core.dann.config import DANNConfig
@@ -38,14 +39,16 @@ class TrainProgress:
 
 @dataclass(frozen=True)
 class TrainStart:
-    """What start_training did: queued (or joined) a job, or found the run already trained."""
+    """What start_training did: queued (or joined) a job, found the run already trained, or found
+    an interrupted run whose finished epochs only `retrain=True` would replace."""
 
     run_id: str
-    job_id: str | None  # None: the config was trained to completion before; open the stored run
+    job_id: str | None  # None: nothing was queued; open the stored run (or decide about the kept one)
+    kept: RunInfo | None = None  # the interrupted run, when that is why nothing was queued
 
     @property
     def found(self) -> bool:
-        return self.job_id is None
+        return self.job_id is None and self.kept is None
 
 
 class DANNJobs:
@@ -71,12 +74,25 @@ class DANNJobs:
         self.maps_after_epoch = maps_after_epoch
         self.download = download
 
-    def start_training(self, config: DANNConfig, *, domains: tuple[Domain, Domain] | None = None) -> TrainStart:
+    def start_training(
+        self,
+        config: DANNConfig,
+        *,
+        retrain: bool = False,
+        owner: str = "",
+        domains: tuple[Domain, Domain] | None = None,
+    ) -> TrainStart:
         """Queue a training of `config`; a finished run of it is found instead, a queued or
-        running job for it is joined. `domains`: already-loaded domains (tests)."""
+        running job for it is joined, and an interrupted run with finished epochs is kept unless
+        `retrain` (it is replaced then). `domains`: already-loaded domains (tests)."""
         run_id = config.run_id()
-        if self.store.find(run_id) is not None:
-            return TrainStart(run_id, None)
+        current = self.store.get(run_id) if self.store.exists(run_id) else None
+        active = self.registry.latest(TRAIN, run_id)
+        if current is not None and not retrain and not (active is not None and active.active):
+            if current.complete:
+                return TrainStart(run_id, None)
+            if current.epochs_done > 0 and current.status != "running":
+                return TrainStart(run_id, None, kept=current)
         title = f"train {short_spec(config.source)} → {short_spec(config.target)}, {config.variant}"
         if config.adversarial:
             title += f", λ {config.schedule.kind}"
@@ -86,14 +102,17 @@ class DANNJobs:
             title,
             lambda job: self._train(job, config, domains),
             details=TrainProgress(epochs=config.epochs),
+            owner=owner,
         )
         return TrainStart(run_id, job_id)
 
-    def start_maps(self, run_id: str, settings: MapSettings) -> str:
+    def start_maps(self, run_id: str, settings: MapSettings, *, owner: str = "") -> str:
         """Queue computing `run_id`'s maps with `settings` (joined when the same is queued)."""
         self.store.get(run_id)
         title = f"{settings.method} maps of {run_id}"
-        return self.registry.submit(MAPS, run_id, title, lambda job: self._maps(job, settings), key=settings.key())
+        return self.registry.submit(
+            MAPS, run_id, title, lambda job: self._maps(job, settings), key=settings.key(), owner=owner
+        )
 
     def training(self, run_id: str) -> JobStatus | None:
         """The newest training job of `run_id`, in any state."""
@@ -103,9 +122,9 @@ class DANNJobs:
         """The newest maps job of `run_id` with `settings`, in any state."""
         return self.registry.latest(MAPS, run_id, settings.key())
 
-    def _train(self, job: Job, config: DANNConfig, domains: tuple[Domain, Domain] | None) -> str:
+    def _train(self, job: Job, config: DANNConfig, domains: tuple[Domain, Domain] | None, retrain: bool) -> str:
         from core.dann.run import train_epochs
-        from core.runs import TrainingCancelled
+        from core.runs import RunFinished, TrainingCancelled
 
         def on_start(trainer) -> None:
             job.total, job.note = trainer.total_steps, "training"
@@ -125,15 +144,24 @@ class DANNJobs:
             on_step=on_step,
             on_start=on_start,
             download=self.download,
+            retrain=retrain,
         )
+        try:
+            with checking(job.check_cancel):
+                self._follow(job, epochs)
+        except RunFinished as finished:  # another trainer completed it while this one loaded its data
+            job.update(epoch=finished.info.epochs_done, metrics=tuple(self.store.metrics(job.run_id)))
+            return "done"
+        # A cancel that came after the last step leaves a complete run: that is "done".
+        return "cancelled" if self.store.get(job.run_id).status == "cancelled" else "done"
+
+    def _follow(self, job: Job, epochs) -> None:
         for result in epochs:
             job.update(metrics=(*job.details.metrics, dict(result.metrics)), epoch=result.epoch)
             if self.maps_after_epoch and not job.cancel_requested and job.details.maps_error is None:
                 job.note = f"t-SNE frame of epoch {result.epoch}"
                 self._epoch_frame(job)
                 job.note = "training"
-        # A cancel that came after the last step leaves a complete run: that is "done".
-        return "cancelled" if self.store.get(job.run_id).status == "cancelled" else "done"
 
     def _epoch_frame(self, job: Job) -> None:
         from core.dann.maps import MapSettings, compute_maps, limit_threads

@@ -297,7 +297,7 @@ def _read_features(store: RunStore, run_id: str, epoch: int, settings: MapSettin
     tensors = store.read_tensors(run_id, name)
     if "features" not in tensors:
         raise UserError(f"{path} has no 'features' tensor; expected a DANN feature snapshot")
-    x = tensors["features"].numpy()
+    x = _as_numpy(tensors["features"], path)
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise UserError(f"{path}: the snapshot is empty (features of shape {list(x.shape)}); expected [points, dims]")
     if x.shape[1] < 2:
@@ -319,6 +319,18 @@ def _read_features(store: RunStore, run_id: str, epoch: int, settings: MapSettin
     return x, fingerprint
 
 
+def _as_numpy(features, path: Path) -> np.ndarray:
+    """Snapshot features as NumPy: float16 or float32 as stored, bfloat16 (which NumPy lacks) as
+    float32; anything else is a UserError."""
+    import torch
+
+    if features.dtype in (torch.float16, torch.float32):
+        return features.numpy()
+    if features.dtype == torch.bfloat16:
+        return features.float().numpy()
+    raise UserError(f"{path}: features are {features.dtype}; expected floating-point snapshot features")
+
+
 def _unchanged(store: RunStore, run_id: str, epoch: int, fingerprint: dict) -> bool:
     path = store.path(run_id) / snapshot_file(epoch)
     try:
@@ -327,8 +339,9 @@ def _unchanged(store: RunStore, run_id: str, epoch: int, fingerprint: dict) -> b
         return False
     if stat.st_size == fingerprint.get("size") and stat.st_mtime_ns == fingerprint.get("mtime_ns"):
         return True
+    path = store.path(run_id) / snapshot_file(epoch)
     try:
-        x = store.read_tensors(run_id, snapshot_file(epoch))["features"].numpy()
+        x = _as_numpy(store.read_tensors(run_id, snapshot_file(epoch))["features"], path)
     except (UserError, KeyError):
         return False
     return _features_hash(x) == fingerprint.get("sha256")
@@ -352,7 +365,27 @@ def _read_cache(path: Path, settings: MapSettings) -> tuple[np.ndarray, list[dic
         return None
     if not ok or not isinstance(frames, list) or coords.ndim != 3 or coords.shape[0] != len(frames):
         return None
+    # the cache is the app's own derived data: a damaged one is laid out again, not reported
+    if coords.dtype != np.float32 or coords.shape[2] != 2 or not np.isfinite(coords).all():
+        return None
+    if not all(isinstance(f, dict) and _cached_frame(f) for f in frames):
+        return None
     return coords, frames
+
+
+def _cached_frame(frame: dict) -> bool:
+    """Whether a cached frame record has the fields, of the types, that this module writes."""
+    number = (int, float)
+    epoch, trust, moved, seconds = (frame.get(k) for k in ("epoch", "trustworthiness", "displacement", "seconds"))
+    return (
+        isinstance(epoch, int)
+        and not isinstance(epoch, bool)
+        and epoch >= 0
+        and isinstance(trust, number)
+        and (moved is None or isinstance(moved, number))
+        and isinstance(seconds, number)
+        and isinstance(frame.get("fingerprint"), dict)
+    )
 
 
 def _write_cache(path: Path, settings: MapSettings, coords: list[np.ndarray], frames: list[dict]) -> None:

@@ -28,17 +28,45 @@ class Points:
 
 
 def load_points(store: RunStore, run_id: str, epochs: Iterable[int]) -> Points:
-    """The run's snapshot index, and the predictions and domain probabilities of `epochs`."""
+    """The run's snapshot index, and the predictions and domain probabilities of `epochs`; every
+    tensor checked (present, 1-D, one entry per point, whole numbers where ids and labels are), so
+    a damaged snapshot is a UserError naming its file."""
+    folder = store.path(run_id)
     index = store.read_tensors(run_id, INDEX_FILE)
-    item = np.concatenate([index["source_ids"].numpy(), index["target_ids"].numpy()]).astype(np.int64)
-    snapshots = {e: store.read_tensors(run_id, snapshot_file(e)) for e in epochs}
-    return Points(
-        index["domain"].numpy(),
-        item,
-        index["labels"].numpy().astype(np.int64),
-        {e: s["predictions"].numpy().astype(np.int64) for e, s in snapshots.items()},
-        {e: s["domain_prob"].float().numpy() for e, s in snapshots.items()},
-    )
+    source_ids = _vector(index, "source_ids", folder / INDEX_FILE, whole=True)
+    target_ids = _vector(index, "target_ids", folder / INDEX_FILE, whole=True)
+    item = np.concatenate([source_ids, target_ids]).astype(np.int64)
+    n = len(item)
+    domain = _vector(index, "domain", folder / INDEX_FILE, n, whole=True)
+    labels = _vector(index, "labels", folder / INDEX_FILE, n, whole=True).astype(np.int64)
+    if not np.isin(domain, (0, 1)).all() or (domain == 0).sum() != len(source_ids):
+        raise UserError(f"{folder / INDEX_FILE}: 'domain' should mark the source points 0 and the target points 1")
+    if item.min(initial=0) < 0:
+        raise UserError(f"{folder / INDEX_FILE}: item ids must not be negative")
+    predictions, domain_prob = {}, {}
+    for e in epochs:
+        path = folder / snapshot_file(e)
+        snapshot = store.read_tensors(run_id, snapshot_file(e))
+        predictions[e] = _vector(snapshot, "predictions", path, n, whole=True).astype(np.int64)
+        domain_prob[e] = _vector(snapshot, "domain_prob", path, n).astype(np.float32)
+    return Points(domain.astype(np.uint8), item, labels, predictions, domain_prob)
+
+
+def _vector(tensors: dict, name: str, path, length: int | None = None, *, whole: bool = False) -> np.ndarray:
+    import torch
+
+    if name not in tensors:
+        raise UserError(f"{path} has no {name!r} tensor; the snapshot is damaged")
+    tensor = tensors[name]
+    if tensor.ndim != 1 or (length is not None and len(tensor) != length):
+        want = f"{length} entries" if length is not None else "a 1-D tensor"
+        raise UserError(f"{path}: {name!r} has shape {tuple(tensor.shape)}, expected {want} (one per point)")
+    if whole and (tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool):
+        raise UserError(f"{path}: {name!r} is {tensor.dtype}; expected whole numbers")
+    values = tensor.float().numpy() if tensor.dtype == torch.bfloat16 else tensor.numpy()
+    if not whole and not np.isfinite(values).all():
+        raise UserError(f"{path}: {name!r} holds values that are not finite")
+    return values
 
 
 def item_images(

@@ -20,6 +20,7 @@ from core.dann.files import INDEX_FILE, KIND, WEIGHTS_FILE, snapshot_file
 from core.dann.trainer import DANNTrainer, EpochResult, StepCallback
 from core.data import Domain
 from core.device import describe_device
+from core.paths import portable
 from core.runs import RunOutcome, RunStore, RunWriter, record_epochs, stored_or_trained
 
 
@@ -31,7 +32,7 @@ def _domain_facts(d: Domain) -> dict:
         "eval_items": len(d.eval_images),
         "labelled_eval": d.eval_labels is not None,
         "transductive": d.transductive,
-        "notes": list(d.notes),
+        "notes": [portable(n) for n in d.notes],
     }
 
 
@@ -59,8 +60,10 @@ def train_epochs(
     on_step: StepCallback | None = None,
     on_start: Callable[[DANNTrainer], None] | None = None,
     download: bool = True,
+    retrain: bool = False,
 ) -> Iterator[EpochResult]:
-    """Train `config` from scratch into the store, yielding each epoch once it is stored.
+    """Train `config` from scratch into the store, yielding each epoch once it is stored. A stored
+    run with finished epochs is replaced only with `retrain` (RunStore.create says why).
 
     The run is marked complete at the end, "cancelled" when a step callback raises
     TrainingCancelled (finished epochs stay), and "failed" with the message on any other error.
@@ -73,6 +76,7 @@ def train_epochs(
         KIND,
         config.to_dict(),
         epochs_planned=config.epochs,
+        replace=retrain,
         extra={
             "device": describe_device(trainer.device),
             "torch": torch.__version__,
@@ -94,4 +98,6 @@ def train_epochs(
 def run_dann(config: DANNConfig, store: RunStore | None = None, *, retrain: bool = False, **kwargs) -> RunOutcome:
     """The stored run for `config` when one finished, else train it now (kwargs: train_epochs')."""
     store = store or RunStore()
-    return stored_or_trained(store, config.run_id(), lambda: train_epochs(config, store, **kwargs), retrain)
+    return stored_or_trained(
+        store, config.run_id(), lambda again: train_epochs(config, store, retrain=again, **kwargs), retrain
+    )

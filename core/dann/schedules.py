@@ -15,7 +15,7 @@ from numbers import Real
 from types import MappingProxyType
 from typing import Any
 
-from core.dann.expression import Expression, parse_expression
+from core.dann.expression import VALIDATION_GRID, Expression, parse_expression
 from core.errors import UserError
 from core.options import config_from_dict, option
 
@@ -29,6 +29,10 @@ SCHEDULE_KINDS: Mapping[str, str] = MappingProxyType(
         "expr": "a formula in p typed by you, e.g. 2/(1+exp(-10*p))-1",
     }
 )
+
+# The largest |lambda| a schedule may reach: the DANN paper's goes to 1; far beyond, the reversed
+# gradient swamps the class loss and the run diverges.
+LAMBDA_LIMIT = 100.0
 
 # The fields each kind reads: exactly what to_dict keeps and what validation checks.
 _KIND_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -109,6 +113,21 @@ class LambdaSchedule:
             except UserError as err:
                 raise UserError(f"LambdaSchedule.expr: {err}") from None
             object.__setattr__(self, "expr", expression.text)
+        self.check_steps(len(VALIDATION_GRID) - 1)
+
+    def check_steps(self, total: int) -> None:
+        """UserError unless lambda is finite and within LAMBDA_LIMIT at each of `total` steps'
+        progress 0, 1/total, ..., 1: a run checks its own steps before it starts (an expression can
+        be singular between the points checked when it was typed)."""
+        for step in range(total + 1):
+            p = step / total if total else 0.0
+            where = f"at p = {p:g} (step {step} of {total})"
+            try:
+                value = self(p)
+            except UserError as err:
+                raise UserError(f"{err}: λ(p) is undefined {where}") from None
+            if not math.isfinite(value) or abs(value) > LAMBDA_LIMIT:
+                raise UserError(f"λ(p) = {value:g} {where}; keep |λ| at most {LAMBDA_LIMIT:g} (the paper's goes to 1)")
 
     def __call__(self, p: float) -> float:
         p = _progress(p)

@@ -21,7 +21,7 @@ from core.device import pick_device, seed_everything
 from core.errors import UserError
 from core.models import MODELS, DANNNet, build_model
 from core.models.domain_stats import Stats, estimate_statistics, using_statistics
-from core.runs import TrainingCancelled
+from core.runs import TrainingCancelled, TrainingDiverged
 
 # Snapshot items are drawn with a seed of their own, so runs that differ only in their training
 # seed (or schedule) show the same points and can be compared side by side.
@@ -150,6 +150,8 @@ class DANNTrainer:
                 f"({len(self.source.train_images)} source, {len(self.target.train_images)} target images)"
             )
         self.total_steps = self.steps_per_epoch * config.epochs
+        if config.adversarial and config.schedule.kind == "expr":
+            config.schedule.check_steps(self.total_steps)
 
     def _snapshot_index(self) -> SnapshotIndex:
         n = self.config.snapshot_size
@@ -227,6 +229,7 @@ class DANNTrainer:
         domain_y = torch.cat([torch.zeros(bs, device=dev), torch.ones(bs, device=dev)])
         # class loss, domain loss, pseudo loss, pseudo rate, pseudo hits, target entropy
         sums = torch.zeros(6, device=dev)
+        first_bad = torch.full((), -1, dtype=torch.long, device=dev)  # the first step whose loss is not finite
         pseudo_known = self.teacher is not None and self.target.train_labels is not None
         lam = lr = 0.0
         for i in range(self.steps_per_epoch):
@@ -283,8 +286,11 @@ class DANNTrainer:
                 _ema_update(self.teacher, self.model, cfg.teacher_decay)
             sums[0] += class_loss.detach()
             sums[1] += domain_loss.detach()
+            # kept on the device: one check at the epoch's end, not a synchronisation per step
+            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), step + 1, first_bad)
             if self.on_step is not None:
                 self.on_step(step + 1, self.total_steps)
+        check_finite(self.model, int(first_bad), epoch + 1)
         means = (sums / self.steps_per_epoch).tolist()
         metrics: dict[str, float | None] = {"class_loss": means[0], "domain_loss": means[1], "lambda": lam, "lr": lr}
         if cfg.target_entropy > 0 and cfg.adversarial:
@@ -318,6 +324,15 @@ class DANNTrainer:
                 },
                 snapshot,
             )
+
+
+def check_finite(model: torch.nn.Module, first_bad_step: int, epoch: int) -> None:
+    """TrainingDiverged when a step's loss was not finite (first_bad_step > 0) or a weight is not."""
+    if first_bad_step > 0:
+        raise TrainingDiverged(f"training diverged at epoch {epoch}, step {first_bad_step}: the loss is not finite")
+    finite = torch.stack([torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point()])
+    if not bool(finite.all()):
+        raise TrainingDiverged(f"training diverged in epoch {epoch}: the network's weights are not finite")
 
 
 def _make_optimizer(config: DANNConfig, params) -> torch.optim.Optimizer:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.data import folders, mnist, mnistm, omniglot, usps
 from core.data.source import DatasetStatus, Source
+from core.data.specs import FOLDER_PREFIX
 from core.errors import UserError
 
 if TYPE_CHECKING:
@@ -32,16 +32,6 @@ DOMAIN_VERSIONS = {"usps": 2}
 def domain_version(spec: str) -> int:
     """How a domain's images are prepared, as a number (1 unless listed in DOMAIN_VERSIONS)."""
     return DOMAIN_VERSIONS.get(spec, 1)
-
-
-FOLDER_PREFIX = "folder:"
-
-
-def short_spec(spec: str) -> str:
-    """A domain spec for titles and legends: folder:/a/b/train_data reads "train_data/"."""
-    if not spec.startswith(FOLDER_PREFIX):
-        return spec
-    return Path(spec.removeprefix(FOLDER_PREFIX).rstrip("/")).name + "/"
 
 
 _LOCATORS: dict[str, Callable[[bool], Source]] = {

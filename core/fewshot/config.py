@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from core.data.fewshot import FEWSHOT_DATA
 from core.errors import UserError
-from core.fewshot.files import KIND, LEGACY_KIND
-from core.fewshot.solvers import HEAD_INITS, SOLVERS
-from core.options import config_dict, config_from_dict, option
+from core.fewshot.files import HEAD_INITS, KIND, LEGACY_KIND, SOLVERS
+from core.options import check_types, config_dict, config_from_dict, option
 
 # Bumped whenever training changes in a way that makes stored runs of an equal config differ.
 ENGINE_VERSION = 1
@@ -36,6 +34,20 @@ DEFAULT_TRANSFER_TEST_LR = 0.5
 _TASKS = ("maml", "fomaml", "protonet")  # trained on tasks (episodes)
 _INNER = ("maml", "fomaml")  # take inner SGD steps in training
 _ADAPT = ("maml", "fomaml", "transfer")  # take steps at test
+# Upper bounds, so that a typo cannot ask for memory or time no machine has.
+_LIMITS = {
+    "ways": 100,
+    "shots": 50,
+    "queries": 50,
+    "meta_batch": 1024,
+    "inner_steps": 100,
+    "test_steps": 1000,
+    "epochs": 10_000,
+    "steps_per_epoch": 100_000,
+    "batch_size": 4096,
+    "val_characters": 10_000,
+    "val_episodes": 100_000,
+}
 _SOLVER = "solver and data"
 _OPTIMISATION = "optimisation"
 
@@ -101,12 +113,7 @@ class FewShotConfig:
     seed: int = option(0, "seed for initialisation and task sampling", group=_OPTIMISATION)
 
     def __post_init__(self) -> None:
-        for name in ("inner_lr", "test_lr", "meta_lr", "task_aug"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise UserError(f"{name} must be a finite number, got {value!r}")
-            # ints become floats, so that 1 and 1.0 name the same run
-            object.__setattr__(self, name, float(value))
+        check_types(self)  # floats finite (an int becomes a float: 1 and 1.0 name the same run)
         if self.solver not in SOLVERS:
             raise UserError(f"unknown solver {self.solver!r}; expected one of {', '.join(SOLVERS)}")
         if self.data not in FEWSHOT_DATA:
@@ -134,6 +141,11 @@ class FewShotConfig:
             raise UserError("meta_lr must be positive")
         if not 0.0 <= self.task_aug <= 1.0:
             raise UserError(f"task_aug is a probability in [0, 1], got {self.task_aug}")
+        for name, most in _LIMITS.items():
+            if getattr(self, name) > most:
+                raise UserError(f"{name} must be at most {most:,}, got {getattr(self, name):,}")
+        if not 0 <= self.seed < 2**63:
+            raise UserError(f"seed must be from 0 to 2**63 - 1, got {self.seed}")
 
     @property
     def meta_learning(self) -> bool:

@@ -15,6 +15,16 @@ KIND = "fewshot"
 # Few-shot runs were stored as kind "maml" with ids "maml-<hash>" before the engine took its name;
 # such folders are read as few-shot runs (core.kinds) and found by their config (legacy_run_id).
 LEGACY_KIND = "maml"
+SOLVERS = {
+    "maml": "MAML (Finn et al. 2017): second-order meta-gradient through the inner SGD steps",
+    "fomaml": "first-order MAML: the inner gradients are treated as constants (cheaper, no Hessian)",
+    "transfer": (
+        "transfer baseline: an ordinary classifier over all training classes; at test a fresh linear "
+        "head is trained on the support set's features"
+    ),
+    "protonet": "Prototypical Networks (Snell et al. 2017): nearest class mean in feature space, no gradient steps",
+}
+HEAD_INITS = ("zero", "learned")
 SOLVER_NAMES = {"maml": "MAML", "fomaml": "FO-MAML", "transfer": "transfer baseline", "protonet": "ProtoNet"}
 WEIGHTS_FILE = "weights.safetensors"
 EVALUATIONS_FILE = "evaluations.json"

@@ -33,6 +33,7 @@ from core.fewshot.trainer import (
     StepCallback,
 )
 from core.models.conv4 import HEAD_KEYS, Conv4
+from core.paths import portable
 from core.runs import (
     RunInfo,
     RunOutcome,
@@ -60,7 +61,7 @@ def _data_facts(trainer: FewShotTrainer) -> dict[str, Any]:
         "train_classes": trainer.train_pool.num_classes,
         "val_characters": len(val.characters) if val is not None else 0,
         "eval_characters": len(data.evaluation),
-        "notes": list(data.background.notes),
+        "notes": [portable(n) for n in data.background.notes],
     }
 
 
@@ -74,8 +75,10 @@ def train_epochs(
     on_start: Callable[[FewShotTrainer], None] | None = None,
     download: bool = True,
     batch_mode: str = "auto",
+    retrain: bool = False,
 ) -> Iterator[EpochResult]:
-    """Train `config` from scratch into the store, yielding each epoch once it is stored.
+    """Train `config` from scratch into the store, yielding each epoch once it is stored. A stored
+    run with finished epochs is replaced only with `retrain` (RunStore.create says why).
 
     The run is marked complete at the end, "cancelled" when a step callback raises
     TrainingCancelled (finished epochs stay), and "failed" with the message on any other error.
@@ -90,6 +93,7 @@ def train_epochs(
         KIND,
         config.to_dict(),
         epochs_planned=config.epochs,
+        replace=retrain,
         extra={
             "device": describe_device(trainer.device),
             "meta_batch_plan": trainer.plan.describe(),
@@ -107,7 +111,7 @@ def train_epochs(
 def run_fewshot(config: FewShotConfig, store: RunStore | None = None, *, retrain: bool = False, **kwargs) -> RunOutcome:
     """The stored run for `config` when one finished, else train it now (kwargs: train_epochs')."""
     store = store or RunStore()
-    train = lambda: train_epochs(config, store, **kwargs)  # noqa: E731
+    train = lambda again: train_epochs(config, store, retrain=again, **kwargs)
     return stored_or_trained(store, config.run_id(), train, retrain, legacy=(config.legacy_run_id(),))
 
 
@@ -129,12 +133,19 @@ def load_learner(run_id: str, store: RunStore | None = None, device: torch.devic
     config = run_config(info)
     dev = pick_device(device) if isinstance(device, str) else device
     weights = store.read_tensors(run_id, WEIGHTS_FILE)
-    expected = {name for name, _ in Conv4(config.ways).named_parameters()}
-    if not expected - set(HEAD_KEYS) <= set(weights) <= expected:
-        raise UserError(
-            f"{info.path / WEIGHTS_FILE} does not hold conv4 learner weights (keys {sorted(weights)[:4]}...)"
-        )
     net = Conv4(config.ways).to(dev)
+    expected = dict(net.named_parameters())
+    path = info.path / WEIGHTS_FILE
+    if not set(expected) - set(HEAD_KEYS) <= set(weights) <= set(expected):
+        raise UserError(f"{path} does not hold conv4 learner weights (keys {sorted(weights)[:4]}...)")
+    for name, tensor in weights.items():
+        if tensor.shape != expected[name].shape or tensor.dtype != torch.float32:
+            raise UserError(
+                f"{path}: {name} is {tensor.dtype} {tuple(tensor.shape)}, expected float32 "
+                f"{tuple(expected[name].shape)}; the run is damaged or from another network"
+            )
+        if not bool(torch.isfinite(tensor).all()):
+            raise UserError(f"{path}: {name} holds values that are not finite; the run diverged or is damaged")
     meta = config.solver in ("maml", "fomaml")
     return Learner(
         solver=config.solver,

@@ -32,17 +32,6 @@ from torch.func import functional_call, grad, vmap
 from core.errors import UserError
 from core.models.conv4 import BLOCKS, HEAD_KEYS, Conv4
 
-SOLVERS = {
-    "maml": "MAML (Finn et al. 2017): second-order meta-gradient through the inner SGD steps",
-    "fomaml": "first-order MAML: the inner gradients are treated as constants (cheaper, no Hessian)",
-    "transfer": (
-        "transfer baseline: an ordinary classifier over all training classes; at test a fresh linear "
-        "head is trained on the support set's features"
-    ),
-    "protonet": "Prototypical Networks (Snell et al. 2017): nearest class mean in feature space, no gradient steps",
-}
-HEAD_INITS = ("zero", "learned")
-
 Params = dict[str, torch.Tensor]
 TaskLoss = Callable[[Params, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 

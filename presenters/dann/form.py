@@ -6,17 +6,22 @@ the page shows. Which digit domains have their data at hand is read here too, fo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from core import options
 from core.dann.config import DANNConfig
 from core.data import DIGIT_DOMAINS, DatasetStatus
+from core.data.folders import within
 from core.errors import UserError
 
 FOLDER = "folder"  # the domain choice that reads an image folder (its path typed beside it)
 DOMAIN_NAMES = {"mnist": "MNIST", "usps": "USPS", "mnistm": "MNIST-M"}  # spec -> dataset_status name
 EXAMPLE_EXPR = "2/(1+exp(-10*p))-1"
+# A typed formula is checked at every step of the run before Start when there are at most this
+# many (about 0.1 s); longer runs check it when their training starts.
+STEPS_CHECKED_HERE = 20_000
 
 
 def form_defaults() -> dict[str, Any]:
@@ -26,25 +31,42 @@ def form_defaults() -> dict[str, Any]:
     return {**options.defaults(DANNConfig), "expr": EXAMPLE_EXPR, "source_folder": "", "target_folder": ""}
 
 
-def domain_spec(choice: str, folder: str) -> str:
-    """The spec the trainer reads: a digit domain's name, or folder:PATH for an image folder."""
+def domain_spec(choice: str, folder: str, roots: Sequence[Path] | None = None) -> str:
+    """The spec the trainer reads: a digit domain's name, or folder:PATH for an image folder. With
+    `roots` (a shared server's), a folder outside them is refused, with one message whether or not
+    it exists, so the box cannot probe the server's disk."""
     if choice != FOLDER:
         return choice
     path = folder.strip()
     if not path:
         raise UserError("type the image folder's path (a folder with one subfolder per class)")
+    if roots is not None and not within(path, list(roots)):
+        raise UserError(outside_roots(roots))
     return f"folder:{path}"
 
 
-def config_from_form(form: Mapping[str, Any]) -> DANNConfig:
+def outside_roots(roots: Sequence[Path]) -> str:
+    listed = ", ".join(f"`{r}`" for r in roots)
+    return (
+        f"this server reads image folders only under {listed} (its data directory and EXPLORER_FOLDER_ROOTS); "
+        "put the folder there, or ask whoever runs the server to add its place"
+    )
+
+
+def config_from_form(form: Mapping[str, Any], roots: Sequence[Path] | None = None) -> DANNConfig:
     """The DANNConfig the train controls describe; UserError (with the reason) when they don't.
-    The typed formula counts only while the expr schedule is chosen (it is kept while another is)."""
+    The typed formula counts only while the expr schedule is chosen (it is kept while another is).
+    `roots`: where image folders may be (domain_spec)."""
     values = dict(form)
-    values["source"] = domain_spec(form["source"], form["source_folder"])
-    values["target"] = domain_spec(form["target"], form["target_folder"])
+    values["source"] = domain_spec(form["source"], form["source_folder"], roots)
+    values["target"] = domain_spec(form["target"], form["target_folder"], roots)
     if form.get("schedule") != "expr":
         values["expr"] = ""
-    return options.from_flat(DANNConfig, values)
+    config = options.from_flat(DANNConfig, values)
+    total = config.epochs * config.steps_per_epoch  # 0: one pass, known once the data is loaded
+    if config.adversarial and config.schedule.kind == "expr" and 0 < total <= STEPS_CHECKED_HERE:
+        config.schedule.check_steps(total)  # a formula singular between the points checked as typed
+    return config
 
 
 def digit_status(statuses: Iterable[DatasetStatus]) -> dict[str, DatasetStatus]:

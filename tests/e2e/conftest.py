@@ -52,6 +52,7 @@ def app_env(e2e_root, store_root) -> dict[str, str]:
         "EXPLORER_CHECKPOINTS_DIR": str(store_root),
         "EXPLORER_CACHE_DIR": str(e2e_root / "cache"),
         "EXPLORER_MAX_JOBS": "2",
+        "EXPLORER_FOLDER_ROOTS": str(e2e_root),  # the tests' image folders
     }
 
 
