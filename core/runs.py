@@ -182,7 +182,9 @@ class RunStore:
             raise UserError(f"{folder / 'run.json'} is not a Transfer Explorer run (no format marker {RUN_FORMAT!r})")
         version = doc.get("version", 0)
         if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-            raise UserError(f"{folder} was written by a newer version (format {version}); upgrade to read it")
+            raise UserError(
+                f"{folder / 'run.json'} was written by a newer version (format {version}); upgrade to read it"
+            )
         try:
             return self._parse(run_id, folder, doc)
         except ValueError as exc:
@@ -247,7 +249,7 @@ class RunStore:
         if not self.root.is_dir():
             return
         for folder in sorted(self.root.iterdir()):
-            if folder.is_dir() and (folder / "run.json").is_file():
+            if folder.is_dir() and (folder / "run.json").exists():  # a run.json that is no file is damaged
                 try:
                     yield folder, self.get(folder.name)
                 except UserError as exc:
@@ -268,7 +270,7 @@ class RunStore:
         with self._exclusive(run_id):
             if folder.is_symlink():
                 raise UserError(f"{folder} is a symbolic link, not a run folder of this store; remove the link itself")
-            if not (folder / "run.json").is_file():
+            if not (folder / "run.json").exists():
                 raise UserError(f"no run {run_id!r} in {self.root}")
             current = self._current(run_id)
             if current is not None and current.status == "running":

@@ -31,7 +31,7 @@ def drifting(epochs: int, points: int = POINTS, dims: int = DIMS, seed: int = 0)
 
 def write_run(store: RunStore, features: list[np.ndarray], run_id: str = RUN) -> None:
     n = len(features[0])
-    writer = store.create(run_id, "dann", {"test": True}, epochs_planned=len(features) - 1)
+    writer = store.create(run_id, "dann", {"seed": 7}, epochs_planned=len(features) - 1)
     writer.write_tensors(
         "snapshots/index.safetensors",
         {

@@ -100,7 +100,7 @@ class DANNJobs:
             TRAIN,
             run_id,
             title,
-            lambda job: self._train(job, config, domains),
+            lambda job: self._train(job, config, domains, retrain),
             details=TrainProgress(epochs=config.epochs),
             owner=owner,
         )

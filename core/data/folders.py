@@ -32,18 +32,19 @@ MAX_PIXELS = 50_000_000  # per image, before decoding (a 7,000 x 7,000 photo)
 MAX_SIDE = 256  # images are decoded at most this large: the networks take 28 or 32 pixels
 
 
-def images_in(folder: Path, root: Path | None = None) -> list[Path]:
-    """Image files under `folder`, recursively and in a stable order, as ImageFolder finds them.
+def images_in(folder: Path) -> list[Path]:
+    """Image files under `folder` (one class), recursively and in a stable order, as ImageFolder
+    finds them.
 
-    Symbolic links are followed only while they stay inside `root` (default: `folder`), and each
-    real directory is walked once, so a link to a parent or to another part of the disk neither
+    Symbolic links are followed only while they stay inside `folder`, and each real directory is
+    walked once, so a link to a parent, to another class or to another part of the disk neither
     loops nor brings in images from elsewhere. More than MAX_IMAGES images or MAX_FOLDERS folders
     is a UserError."""
     from torchvision.datasets.folder import IMG_EXTENSIONS  # torchvision: seconds to import, so only when needed
 
     from core.interrupt import checkpoint
 
-    boundary = (root or folder).resolve()
+    boundary = folder.resolve()
     seen: set[tuple[int, int]] = set()
     found: list[Path] = []
     folders = 0
@@ -108,7 +109,7 @@ def fingerprint(path: str) -> str:
     try:
         entries = []
         for folder in _class_folders(root):
-            for image in images_in(folder, root):
+            for image in images_in(folder):
                 stat = image.stat()
                 entries.append(f"{image.relative_to(root)}\t{stat.st_size}\t{stat.st_mtime_ns}")
     except (UserError, OSError, ValueError):
@@ -135,8 +136,10 @@ def locate(path: str) -> Source:
     """All images of `path`, labelled by class subfolder unless there is only one."""
     root = Path(path).expanduser()
     classes = _class_folders(root)
-    files_by_class = [images_in(folder, root) for folder in classes]
+    files_by_class = [images_in(folder) for folder in classes]
     paths = [p for files in files_by_class for p in files]
+    if len(paths) > MAX_IMAGES:
+        raise UserError(f"{root} holds more than {MAX_IMAGES:,} images; at most that many are read")
     if not paths:
         raise UserError(f"No images found in {root}: expected {EXPECTED_LAYOUT}")
     labelled = len(classes) > 1

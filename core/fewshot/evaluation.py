@@ -198,6 +198,22 @@ def confidence_interval(per_episode: torch.Tensor) -> float:
     return 1.96 * float(per_episode.double().std()) / math.sqrt(n)
 
 
+def check_protocol(ways: int, shots: int, queries: int, episodes: int, steps: int | None, lr: float | None) -> None:
+    """UserError unless the episodes asked for make sense (checked before any data is loaded)."""
+    if not 1 <= episodes <= 1_000_000:
+        raise UserError(f"episodes must be from 1 to 1,000,000, got {episodes}")
+    if not 2 <= ways <= 100:
+        raise UserError(f"ways must be from 2 to 100 (one class is no classification), got {ways}")
+    if not 1 <= shots <= 50:
+        raise UserError(f"shots must be from 1 to 50, got {shots}")
+    if not 1 <= queries <= 50:
+        raise UserError(f"queries must be from 1 to 50, got {queries}")
+    if steps is not None and not 0 <= steps <= 1000:
+        raise UserError(f"steps must be from 0 to 1000, got {steps}")
+    if lr is not None and not (math.isfinite(lr) and 0 <= lr < 100):
+        raise UserError(f"lr must be a non-negative number below 100, got {lr}")
+
+
 def evaluate(
     learner: Learner,
     pool: ClassPool,
@@ -214,19 +230,8 @@ def evaluate(
 ) -> Evaluation:
     """Accuracy over `episodes` N-way K-shot episodes drawn from `pool` (the same ones for every
     model at a given seed). `on_batch(done, episodes)` reports progress."""
-    if not 1 <= episodes <= 1_000_000:
-        raise UserError(f"episodes must be from 1 to 1,000,000, got {episodes}")
-    if not 2 <= ways <= 100:
-        raise UserError(f"ways must be from 2 to 100 (one class is no classification), got {ways}")
-    if not 1 <= shots <= 50:
-        raise UserError(f"shots must be from 1 to 50, got {shots}")
-    if steps is not None and not 0 <= steps <= 1000:
-        raise UserError(f"steps must be from 0 to 1000, got {steps}")
-    if lr is not None and not (math.isfinite(lr) and 0 <= lr < 100):
-        raise UserError(f"lr must be a non-negative number below 100, got {lr}")
+    check_protocol(ways, shots, queries, episodes, steps, lr)
     pool.check(ways, shots, queries)
-    if queries < 1:
-        raise UserError("evaluation needs at least one query per class")
     if learner.head_ways is not None and learner.head_ways != ways:
         raise UserError(
             f"this model has a learned {learner.head_ways}-way head, so it cannot run {ways}-way "

@@ -23,7 +23,7 @@ from core.device import describe_device, pick_device
 from core.errors import UserError
 from core.fewshot.config import FewShotConfig
 from core.fewshot.episodes import ClassPool
-from core.fewshot.evaluation import Evaluation, Learner, evaluate
+from core.fewshot.evaluation import Evaluation, Learner, check_protocol, evaluate
 from core.fewshot.files import EVALUATIONS_FILE, KIND, WEIGHTS_FILE, evaluations
 from core.fewshot.solvers import batch_plan
 from core.fewshot.trainer import (
@@ -185,6 +185,7 @@ def evaluate_run(
 ) -> Evaluation:
     """Evaluate a stored run on its dataset's evaluation characters; with `save`, record the
     result in the run's evaluations.json (replacing an earlier one of the same protocol)."""
+    check_protocol(ways, shots, queries, episodes, steps, lr)
     store = store or RunStore()
     learner = load_learner(run_id, store, device)
     pool = evaluation_pool(learner.data, download).to(learner.device)

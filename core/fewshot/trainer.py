@@ -12,7 +12,6 @@ device as one uint8 tensor; episodes are gathered by index, a whole meta-batch a
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from core.fewshot.episodes import ClassPool, rotate, sample_tasks
 from core.fewshot.evaluation import Evaluation, Learner, evaluate
 from core.fewshot.solvers import Params, batch_plan, meta_gradient
 from core.models.conv4 import HEAD_KEYS, Conv4, prepare
-from core.runs import TrainingCancelled
+from core.runs import TrainingCancelled, TrainingDiverged
 
 __all__ = ["EpochResult", "FewShotTrainer", "StepCallback", "TrainingCancelled", "split_background"]
 
@@ -178,19 +177,23 @@ class FewShotTrainer:
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.config
         sums = torch.zeros(2, device=self.device)
+        first_bad = torch.full((), -1, dtype=torch.long, device=self.device)  # kept on the device: no sync per step
         step_fn = self._meta_step if cfg.meta_learning else self._transfer_step
         for i in range(cfg.steps_per_epoch):
+            step = epoch * cfg.steps_per_epoch + i + 1
             loss, acc = step_fn()
             sums[0] += loss
             sums[1] += acc
+            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
             if self.on_step is not None:
-                self.on_step(epoch * cfg.steps_per_epoch + i + 1, self.total_steps)
-        loss, acc = (sums / cfg.steps_per_epoch).tolist()
-        if not math.isfinite(loss):
-            raise UserError(
-                f"training diverged in epoch {epoch + 1} (the loss is {loss}); lower meta_lr "
-                f"({cfg.meta_lr}) or inner_lr ({cfg.inner_lr})"
+                self.on_step(step, self.total_steps)
+        bad = int(first_bad)
+        if bad > 0 or not all(bool(torch.isfinite(p).all()) for p in self.meta.values()):
+            where = f"epoch {epoch + 1}, step {bad}: the loss" if bad > 0 else f"epoch {epoch + 1}: the weights"
+            raise TrainingDiverged(
+                f"training diverged at {where} is not finite (meta_lr {cfg.meta_lr:g}, inner_lr {cfg.inner_lr:g})"
             )
+        loss, acc = (sums / cfg.steps_per_epoch).tolist()
         return {"train_loss": loss, "train_acc": acc}
 
     def _val_metrics(self) -> dict[str, float | None]:
