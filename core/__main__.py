@@ -24,6 +24,13 @@ def _run_flags(group: argparse._ArgumentGroup, what: str) -> None:
         "--checkpoints", default=None, help="run store folder (default: checkpoints/ or $EXPLORER_CHECKPOINTS_DIR)"
     )
     group.add_argument("--retrain", action="store_true", help="train even when this config is stored")
+    group.add_argument(
+        "--resume",
+        metavar="RUN",
+        default=None,
+        help="continue the interrupted run RUN from its last finished epoch, with its own settings (the "
+        "settings given here are not used); asking again for an interrupted run's settings continues it too",
+    )
     group.add_argument("--no-download", action="store_true", help="never try to download a missing dataset")
     group.add_argument("--json", action="store_true", help=f"print one line of JSON ({what}, run id, seconds)")
     group.add_argument("--quiet", action="store_true", help="no progress bar and no table")
@@ -50,7 +57,27 @@ def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _config_from_args(cls: type, a: argparse.Namespace):
-    """The config the flags describe; a problem with it names the flag to change."""
+    """The config the flags describe (with --resume: the run's own); a problem names the flag to change."""
+    if getattr(a, "resume", None):
+        from core.runs import RunStore
+
+        if a.retrain:
+            raise UserError("--resume continues a run and --retrain starts it over: give one of them")
+        from core.resume import RESUME_FILE
+
+        info = RunStore(a.checkpoints).get(a.resume)
+        if not info.complete and not (info.path / RESUME_FILE).is_file():
+            raise UserError(
+                f"run {info.run_id} stored no state to continue from (it was trained before runs could be "
+                f"continued); its {info.epochs_done} finished epochs stay as they are, or --retrain starts it over"
+            )
+        config = cls.from_dict(info.config)
+        if config.run_id() != info.run_id:
+            raise UserError(
+                f"run {info.run_id}'s settings now name run {config.run_id()} (its data or the engine changed); "
+                "it cannot be continued: train its settings again"
+            )
+        return config
     try:
         return options.from_flat(cls, vars(a))
     except UserError as err:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 RUN_FORMAT = "transfer-explorer/run"
 FORMAT_VERSION = 1
 STATUSES = ("running", "complete", "incomplete", "cancelled", "failed")
+RESUMABLE = ("incomplete", "cancelled")  # interrupted: killed, or stopped by a cancel
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 Result = TypeVar("Result")
 
@@ -363,6 +364,37 @@ class RunStore:
             }
             return RunWriter(folder, doc)
 
+    def reopen(self, run_id: str, epoch: int, row: dict[str, Any], extra: dict[str, Any]) -> RunWriter:
+        """Take up an interrupted run to continue it after `epoch` (its resume state's): its rows up
+        to that epoch are kept (`row`, the state's own copy of that epoch's, fills in a row a crash
+        lost), later ones dropped, and `extra` is added to what run.json says about it."""
+        folder = self.path(run_id)
+        with self._exclusive(run_id):
+            current = self._current(run_id)
+            if current is None:
+                raise UserError(f"no readable run {run_id!r} in {self.root} to continue")
+            if current.status == "running":
+                raise UserError(f"run {run_id} is being trained right now ({_owner(current)})")
+            if current.status not in RESUMABLE:
+                raise UserError(f"run {run_id} is {current.status}; only an interrupted run is continued")
+            if not current.epochs_done <= epoch <= current.epochs_done + 1 or epoch > current.epochs_planned:
+                raise UserError(
+                    f"run {run_id} has {current.epochs_done} finished epochs but its resume state is of epoch "
+                    f"{epoch}; train it again with --retrain"
+                )
+            doc = _read_json(folder / "run.json", f"run {run_id!r}")
+            rows = [r for r in self.metrics(run_id) if r["epoch"] <= epoch]
+            if rows[-1:] and rows[-1]["epoch"] < epoch:
+                rows.append(dict(row))
+            doc.update(
+                status="running",
+                owner={"pid": os.getpid(), "host": socket.gethostname()},
+                error=None,
+                epochs_done=epoch,
+            )
+            doc["extra"] = {**(doc.get("extra") or {}), **extra}
+            return RunWriter(folder, doc, rows)
+
     def _current(self, run_id: str) -> RunInfo | None:
         """The run's record, or None when there is none or it cannot be read."""
         try:
@@ -391,10 +423,12 @@ class RunStore:
 class RunWriter:
     """Writes one run as it trains; every call leaves the folder readable."""
 
-    def __init__(self, folder: Path, doc: dict[str, Any]):
+    def __init__(self, folder: Path, doc: dict[str, Any], rows: list[dict[str, Any]] | None = None):
         self.folder = folder
         self._doc = doc
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[dict[str, Any]] = list(rows or [])
+        if rows is not None:
+            atomic.write_json(self.folder / "metrics.json", self._rows)
         self._save_doc()
 
     @property
@@ -462,21 +496,28 @@ class RunOutcome:
 def stored_or_trained(
     store: RunStore,
     run_id: str,
-    train: Callable[[bool], Iterator[Any]],
+    train: Callable[[str], Iterator[Any]],
     retrain: bool = False,
     legacy: Sequence[str] = (),
 ) -> RunOutcome:
     """The stored run `run_id` when one finished (unless `retrain`), else the run that consuming
-    `train(retrain)` to its end leaves in the store. `legacy`: ids the same config had in older
-    stores. A run that another trainer completes while this one loads its data is opened, not
-    trained again."""
+    `train(mode)` to its end leaves in the store: mode "resume" continues an interrupted run that
+    stored its state (core.resume), "retrain" replaces what is there, "new" starts a run (and
+    refuses to wipe finished epochs). `legacy`: ids the same config had in older stores. A run
+    that another trainer completes while this one loads its data is opened, not trained again."""
+    from core.resume import RESUME_FILE
+
+    mode = "retrain" if retrain else "new"
     if not retrain:
         for stored_id in (run_id, *legacy):
             found = store.find(stored_id)
             if found is not None:
                 return RunOutcome(found, trained=False, metrics=store.metrics(stored_id))
+        current = store._current(run_id)
+        if current is not None and current.status in RESUMABLE and (current.path / RESUME_FILE).is_file():
+            mode = "resume"
     try:
-        for _ in train(retrain):
+        for _ in train(mode):
             pass
     except RunFinished as finished:
         return RunOutcome(finished.info, trained=False, metrics=store.metrics(run_id))

@@ -106,7 +106,7 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert code == 2 and str(tmp_path / "nowhere") in capsys.readouterr().err
 
 
-RUN_FLAGS = {"--help", "--device", "--checkpoints", "--retrain", "--no-download", "--json", "--quiet"}
+RUN_FLAGS = {"--help", "--device", "--checkpoints", "--retrain", "--resume", "--no-download", "--json", "--quiet"}
 
 
 def test_help_documents_every_option(capsys):

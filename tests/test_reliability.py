@@ -198,6 +198,7 @@ def test_asking_again_for_an_interrupted_run_keeps_its_epochs_until_retrain(tmp_
     epochs.close()  # the consumer stops: the run is cancelled with epochs 0 and 1 kept
     info = store.get(config.run_id())
     assert info.status == "cancelled" and info.epochs_done == 1
+    (info.path / "resume.safetensors").unlink()  # as a run stored before runs could be continued
     with pytest.raises(UserError, match=r"cancelled with 1 of 2 epochs kept; .*--retrain"):
         run_dann(config, store, device="cpu", domains=make_pair(60))
     assert len(store.metrics(config.run_id())) == 2  # nothing was wiped
@@ -645,6 +646,8 @@ def test_the_page_keeps_an_interrupted_run_until_asked_to_train_it_again(server,
     next(epochs), next(epochs)
     epochs.close()  # stopped after its first epoch
     assert store.get(config.run_id()).status == "cancelled"
+    state = store.path(config.run_id()) / "resume.safetensors"
+    state.unlink()  # first as a run that cannot be continued
 
     at = _da_page().run()
     for side, folder in (("source", source), ("target", target)):
@@ -663,3 +666,18 @@ def test_the_page_keeps_an_interrupted_run_until_asked_to_train_it_again(server,
     assert store.get(config.run_id()).epochs_done == 1  # nothing was wiped
     at.button(key="kept-retrain").click().run()
     assert "job" in at.query_params
+    job = at.query_params["job"]
+    from app_pages.background import job_registry
+
+    assert job_registry().wait(job, timeout=120).state == "done"
+
+    # a run that can be continued is continued by Start, with its kept epochs
+    epochs = train_epochs(config, store, device="cpu", retrain=True)
+    next(epochs), next(epochs)
+    epochs.close()
+    assert state.is_file() and store.get(config.run_id()).epochs_done == 1
+    at.button(key="start").click().run()
+    job = at.query_params["job"]
+    status = job_registry().wait(job, timeout=120)
+    assert status.state == "done" and "continued after epoch 1" in status.title
+    assert store.get(config.run_id()).extra["resumed"][0]["after_epoch"] == 1

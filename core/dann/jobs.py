@@ -12,7 +12,8 @@ from core.data.specs import short_spec
 from core.errors import UserError
 from core.interrupt import checking
 from core.jobs import Job, JobRegistry, JobStatus
-from core.runs import RunInfo, RunStore
+from core.resume import RESUME_FILE
+from core.runs import RESUMABLE, RunInfo, RunStore
 
 if TYPE_CHECKING:
     from core.dann.config import DANNConfig
@@ -88,20 +89,24 @@ class DANNJobs:
         run_id = config.run_id()
         current = self.store.get(run_id) if self.store.exists(run_id) else None
         active = self.registry.latest(TRAIN, run_id)
+        resume = False
         if current is not None and not retrain and not (active is not None and active.active):
             if current.complete:
                 return TrainStart(run_id, None)
-            if current.epochs_done > 0 and current.status != "running":
+            resume = current.status in RESUMABLE and (current.path / RESUME_FILE).is_file()
+            if current.epochs_done > 0 and current.status != "running" and not resume:
                 return TrainStart(run_id, None, kept=current)
         title = f"train {short_spec(config.source)} → {short_spec(config.target)}, {config.variant}"
         if config.adversarial:
             title += f", λ {config.schedule.kind}"
+        if resume:
+            title += f", continued after epoch {current.epochs_done}"
         job_id = self.registry.submit(
             TRAIN,
             run_id,
             title,
-            lambda job: self._train(job, config, domains, retrain),
-            details=TrainProgress(epochs=config.epochs),
+            lambda job: self._train(job, config, domains, retrain, resume),
+            details=TrainProgress(epochs=config.epochs, epoch=current.epochs_done if resume else 0),
             owner=owner,
         )
         return TrainStart(run_id, job_id)
@@ -122,7 +127,9 @@ class DANNJobs:
         """The newest maps job of `run_id` with `settings`, in any state."""
         return self.registry.latest(MAPS, run_id, settings.key())
 
-    def _train(self, job: Job, config: DANNConfig, domains: tuple[Domain, Domain] | None, retrain: bool) -> str:
+    def _train(
+        self, job: Job, config: DANNConfig, domains: tuple[Domain, Domain] | None, retrain: bool, resume: bool
+    ) -> str:
         from core.dann.run import train_epochs
         from core.runs import RunFinished, TrainingCancelled
 
@@ -145,7 +152,10 @@ class DANNJobs:
             on_start=on_start,
             download=self.download,
             retrain=retrain,
+            resume=resume,
         )
+        if resume:  # the job's curves start from the epochs already stored
+            job.update(metrics=tuple(self.store.metrics(job.run_id)))
         try:
             with checking(job.check_cancel):
                 self._follow(job, epochs)

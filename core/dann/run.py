@@ -21,6 +21,8 @@ from core.dann.trainer import DANNTrainer, EpochResult, StepCallback
 from core.data import Domain
 from core.device import describe_device
 from core.paths import portable
+from core.resume import RESUME_FILE
+from core.resume import read as read_resume
 from core.runs import RunOutcome, RunStore, RunWriter, record_epochs, stored_or_trained
 
 
@@ -48,6 +50,7 @@ def _write_epoch(writer: RunWriter, trainer: DANNTrainer, result: EpochResult) -
         for domain, stats in trainer.domain_stats.items():
             weights |= {f"domain_stats.{domain}.features.{k}": v for k, v in stats.items()}
         writer.write_tensors(WEIGHTS_FILE, weights, {"epoch": str(result.epoch)})
+        writer.write_tensors(RESUME_FILE, *trainer.resume_state(result.epoch, result.metrics))  # before the row
     writer.add_epoch(result.metrics, epochs_done=result.epoch)
 
 
@@ -61,9 +64,11 @@ def train_epochs(
     on_start: Callable[[DANNTrainer], None] | None = None,
     download: bool = True,
     retrain: bool = False,
+    resume: bool = False,
 ) -> Iterator[EpochResult]:
-    """Train `config` from scratch into the store, yielding each epoch once it is stored. A stored
-    run with finished epochs is replaced only with `retrain` (RunStore.create says why).
+    """Train `config` into the store, yielding each epoch once it is stored: from scratch, or with
+    `resume` from the state an interrupted run stored after its last finished epoch. A stored run
+    with finished epochs is replaced only with `retrain` (RunStore.create says why).
 
     The run is marked complete at the end, "cancelled" when a step callback raises
     TrainingCancelled (finished epochs stay), and "failed" with the message on any other error.
@@ -71,33 +76,50 @@ def train_epochs(
     trainer = DANNTrainer(config, device=device, domains=domains, on_step=on_step, download=download)
     if on_start is not None:
         on_start(trainer)
-    writer = store.create(
-        config.run_id(),
-        KIND,
-        config.to_dict(),
-        epochs_planned=config.epochs,
-        replace=retrain,
-        extra={
-            "device": describe_device(trainer.device),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "source": _domain_facts(trainer.source),
-            "target": _domain_facts(trainer.target),
-            "feature_dim": trainer.model.feature_dim,
-            "steps_per_epoch": trainer.steps_per_epoch,
-        },
-    )
-    idx = trainer.snapshot_index
-    writer.write_tensors(
-        INDEX_FILE,
-        {"source_ids": idx.source_ids, "target_ids": idx.target_ids, "labels": idx.labels, "domain": idx.domain},
-    )
-    yield from record_epochs(writer, trainer.epochs(), lambda result: _write_epoch(writer, trainer, result))
+    facts = {
+        "device": describe_device(trainer.device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    run_id = config.run_id()
+    if resume:
+        path = store.path(run_id) / RESUME_FILE
+        state = read_resume(path)
+        trainer.restore(state, path)
+        earlier = store.get(run_id).extra.get("resumed")
+        resumed = [*(earlier if isinstance(earlier, list) else []), {"after_epoch": state.epoch, **facts}]
+        writer = store.reopen(run_id, state.epoch, state.row, extra={"resumed": resumed})
+        start = state.epoch
+    else:
+        writer = store.create(
+            run_id,
+            KIND,
+            config.to_dict(),
+            epochs_planned=config.epochs,
+            replace=retrain,
+            extra={
+                **facts,
+                "source": _domain_facts(trainer.source),
+                "target": _domain_facts(trainer.target),
+                "feature_dim": trainer.model.feature_dim,
+                "steps_per_epoch": trainer.steps_per_epoch,
+            },
+        )
+        idx = trainer.snapshot_index
+        writer.write_tensors(
+            INDEX_FILE,
+            {"source_ids": idx.source_ids, "target_ids": idx.target_ids, "labels": idx.labels, "domain": idx.domain},
+        )
+        start = 0
+    yield from record_epochs(writer, trainer.epochs(start), lambda result: _write_epoch(writer, trainer, result))
 
 
 def run_dann(config: DANNConfig, store: RunStore | None = None, *, retrain: bool = False, **kwargs) -> RunOutcome:
     """The stored run for `config` when one finished, else train it now (kwargs: train_epochs')."""
     store = store or RunStore()
     return stored_or_trained(
-        store, config.run_id(), lambda again: train_epochs(config, store, retrain=again, **kwargs), retrain
+        store,
+        config.run_id(),
+        lambda mode: train_epochs(config, store, retrain=mode == "retrain", resume=mode == "resume", **kwargs),
+        retrain,
     )

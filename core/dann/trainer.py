@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
+from core import resume
 from core.dann.config import DANNConfig
 from core.data import Domain, InputSpec, load_domain
 from core.device import pick_device, seed_everything
@@ -300,12 +301,30 @@ class DANNTrainer:
             metrics["pseudo_acc"] = means[4] if pseudo_known else None
         return metrics
 
-    def epochs(self) -> Iterator[EpochResult]:
-        """Yield epoch 0 (untrained), then one result per finished epoch."""
-        t0 = time.perf_counter()
-        metrics, snapshot = self._evaluate()
-        yield EpochResult(0, {"epoch": 0, **metrics, "seconds": time.perf_counter() - t0}, snapshot)
-        for epoch in range(self.config.epochs):
+    def _resumable(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, torch.Generator]]:
+        tensors = {"model": self.model.state_dict()}
+        if self.teacher is not None:
+            tensors["teacher"] = self.teacher.state_dict()
+        return tensors, {"batches": self.generator}
+
+    def resume_state(self, epoch: int, row: dict) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """What continuing after `epoch` needs (core.resume): network, teacher, optimizer, generators."""
+        tensors, generators = self._resumable()
+        return resume.pack(epoch, row, tensors, self.optimizer, generators)
+
+    def restore(self, state: resume.ResumeState, path) -> None:
+        """Take up the state stored after an epoch; `epochs(start=state.epoch)` then goes on."""
+        tensors, generators = self._resumable()
+        resume.restore(state, path, tensors, self.optimizer, generators)
+
+    def epochs(self, start: int = 0) -> Iterator[EpochResult]:
+        """Yield epoch 0 (untrained), then one result per finished epoch; with `start` (after
+        `restore`), the epochs after it."""
+        if start == 0:
+            t0 = time.perf_counter()
+            metrics, snapshot = self._evaluate()
+            yield EpochResult(0, {"epoch": 0, **metrics, "seconds": time.perf_counter() - t0}, snapshot)
+        for epoch in range(start, self.config.epochs):
             t0 = time.perf_counter()
             train_metrics = self._train_epoch(epoch)
             if self.device.type == "cuda":

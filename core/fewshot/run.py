@@ -34,6 +34,8 @@ from core.fewshot.trainer import (
 )
 from core.models.conv4 import HEAD_KEYS, Conv4
 from core.paths import portable
+from core.resume import RESUME_FILE
+from core.resume import read as read_resume
 from core.runs import (
     RunInfo,
     RunOutcome,
@@ -49,6 +51,7 @@ def _write_epoch(writer: RunWriter, trainer: FewShotTrainer, result: EpochResult
         writer.write_tensors(
             WEIGHTS_FILE, trainer.weights(), {"epoch": str(result.epoch), "solver": trainer.config.solver}
         )
+        writer.write_tensors(RESUME_FILE, *trainer.resume_state(result.epoch, result.metrics))  # before the row
     writer.add_epoch(result.metrics, epochs_done=result.epoch)
 
 
@@ -76,9 +79,11 @@ def train_epochs(
     download: bool = True,
     batch_mode: str = "auto",
     retrain: bool = False,
+    resume: bool = False,
 ) -> Iterator[EpochResult]:
-    """Train `config` from scratch into the store, yielding each epoch once it is stored. A stored
-    run with finished epochs is replaced only with `retrain` (RunStore.create says why).
+    """Train `config` into the store, yielding each epoch once it is stored: from scratch, or with
+    `resume` from the state an interrupted run stored after its last finished epoch. A stored run
+    with finished epochs is replaced only with `retrain` (RunStore.create says why).
 
     The run is marked complete at the end, "cancelled" when a step callback raises
     TrainingCancelled (finished epochs stay), and "failed" with the message on any other error.
@@ -88,30 +93,44 @@ def train_epochs(
     )
     if on_start is not None:
         on_start(trainer)
-    writer = store.create(
-        config.run_id(),
-        KIND,
-        config.to_dict(),
-        epochs_planned=config.epochs,
-        replace=retrain,
-        extra={
-            "device": describe_device(trainer.device),
-            "meta_batch_plan": trainer.plan.describe(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "data": _data_facts(trainer),
-            "eval_steps": config.eval_steps,
-            "eval_lr": config.eval_lr,
-            "val_queries": VAL_QUERIES,
-        },
-    )
-    yield from record_epochs(writer, trainer.epochs(), lambda result: _write_epoch(writer, trainer, result))
+    facts = {
+        "device": describe_device(trainer.device),
+        "meta_batch_plan": trainer.plan.describe(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    run_id = config.run_id()
+    if resume:
+        path = store.path(run_id) / RESUME_FILE
+        state = read_resume(path)
+        trainer.restore(state, path)
+        earlier = store.get(run_id).extra.get("resumed")
+        resumed = [*(earlier if isinstance(earlier, list) else []), {"after_epoch": state.epoch, **facts}]
+        writer = store.reopen(run_id, state.epoch, state.row, extra={"resumed": resumed})
+        start = state.epoch
+    else:
+        writer = store.create(
+            run_id,
+            KIND,
+            config.to_dict(),
+            epochs_planned=config.epochs,
+            replace=retrain,
+            extra={
+                **facts,
+                "data": _data_facts(trainer),
+                "eval_steps": config.eval_steps,
+                "eval_lr": config.eval_lr,
+                "val_queries": VAL_QUERIES,
+            },
+        )
+        start = 0
+    yield from record_epochs(writer, trainer.epochs(start), lambda result: _write_epoch(writer, trainer, result))
 
 
 def run_fewshot(config: FewShotConfig, store: RunStore | None = None, *, retrain: bool = False, **kwargs) -> RunOutcome:
     """The stored run for `config` when one finished, else train it now (kwargs: train_epochs')."""
     store = store or RunStore()
-    train = lambda again: train_epochs(config, store, retrain=again, **kwargs)
+    train = lambda mode: train_epochs(config, store, retrain=mode == "retrain", resume=mode == "resume", **kwargs)
     return stored_or_trained(store, config.run_id(), train, retrain, legacy=(config.legacy_run_id(),))
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from core import resume
 from core.data.fewshot import load_characters
 from core.data.omniglot import CharacterSet, Omniglot
 from core.device import pick_device, seed_everything
@@ -200,11 +201,21 @@ class FewShotTrainer:
         val = self.validate()
         return {"val_acc": val.accuracy if val else None, "val_ci95": val.ci95 if val else None}
 
-    def epochs(self) -> Iterator[EpochResult]:
-        """Yield epoch 0 (untrained), then one result per finished epoch."""
-        t0 = time.perf_counter()
-        yield EpochResult(0, {"epoch": 0, **self._val_metrics(), "seconds": time.perf_counter() - t0})
-        for epoch in range(self.config.epochs):
+    def resume_state(self, epoch: int, row: dict) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """What continuing after `epoch` needs (core.resume): the network, Adam's state, the sampler."""
+        return resume.pack(epoch, row, {"net": self.net.state_dict()}, self.optimizer, {"tasks": self.generator})
+
+    def restore(self, state: resume.ResumeState, path) -> None:
+        """Take up the state stored after an epoch; `epochs(start=state.epoch)` then goes on."""
+        resume.restore(state, path, {"net": self.net.state_dict()}, self.optimizer, {"tasks": self.generator})
+
+    def epochs(self, start: int = 0) -> Iterator[EpochResult]:
+        """Yield epoch 0 (untrained), then one result per finished epoch; with `start` (after
+        `restore`), the epochs after it."""
+        if start == 0:
+            t0 = time.perf_counter()
+            yield EpochResult(0, {"epoch": 0, **self._val_metrics(), "seconds": time.perf_counter() - t0})
+        for epoch in range(start, self.config.epochs):
             t0 = time.perf_counter()
             train = self._train_epoch(epoch)
             if self.device.type == "cuda":
