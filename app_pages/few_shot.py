@@ -21,7 +21,6 @@ from core.data.sketches import STROKE_WIDTH, render_paths, sketch_paths
 from core.errors import UserError
 from core.fewshot import demo
 from core.fewshot.drawing import OK, Prepared, prepare_drawing
-from core.fewshot.files import SOLVER_NAMES
 from core.fewshot.run import evaluation_pool, load_learner
 from core.paths import checkpoints_dir
 from core.runs import RunStore
@@ -306,9 +305,7 @@ def _show_result(fingerprint: str, present: bool) -> None:
         for col, row in zip(cols, rows):
             probs = row.probabilities[0]
             with col:
-                st.markdown(
-                    f"**{SOLVER_NAMES.get(row.choice.solver, row.choice.solver)}**: {names[int(probs.argmax())]}"
-                )
+                st.markdown(f"**{row.choice.name}**: {names[int(probs.argmax())]}")
                 st.plotly_chart(
                     figures.probability_figure(probs, names, title=" ", height=height - 60, font_size=font),
                     key=f"fs-cmp-{row.choice.run_id}",
@@ -356,15 +353,12 @@ def _browser_view(store: RunStore, choices: list[models.ModelChoice], present: b
         )
         for a in answers:
             mark = "✓" if a.correct[q] else "✗"
-            col.markdown(f"{mark} {SOLVER_NAMES.get(a.choice.solver, a.choice.solver)}: {int(a.predictions[q]) + 1}")
+            col.markdown(f"{mark} {a.choice.name}: {int(a.predictions[q]) + 1}")
     if use_extra:
         col = cols[-1]
         col.image(models.upscale(extra.image, scale), caption="your drawing", width=28 * scale)
         for a in answers:
-            col.markdown(
-                f"{SOLVER_NAMES.get(a.choice.solver, a.choice.solver)}: {int(a.extra.argmax()) + 1} "
-                f"({a.extra.max():.0%})"
-            )
+            col.markdown(f"{a.choice.name}: {int(a.extra.argmax()) + 1} ({a.extra.max():.0%})")
     st.dataframe(
         [{"model": a.choice.label, "correct": f"{int(a.correct.sum())}/{len(a.correct)}"} for a in answers],
         hide_index=True,

@@ -160,3 +160,12 @@ def test_upscale_repeats_pixels():
 
 def test_example_shapes_exist():
     assert set(CLASSES) <= set(SHAPES)
+
+
+def test_each_model_is_offered_with_its_measured_five_way_one_shot_accuracy(shipped_store):
+    choices = models.fewshot_models(shipped_store, read_shipped(shipped_store))
+    for choice in choices:
+        recorded = json.loads((shipped_store.path(choice.run_id) / "evaluations.json").read_text())
+        wanted = [e["accuracy"] for e in recorded if (e["ways"], e["shots"], e["episodes"]) == (5, 1, 1000)][-1]
+        assert choice.accuracy == wanted
+        assert choice.label.endswith(f" · 5-way 1-shot {wanted:.3f}") and choice.name.endswith(f"({wanted:.3f})")

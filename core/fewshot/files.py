@@ -62,16 +62,26 @@ def headline(store: RunStore, info: RunInfo) -> float | None:
         recorded = evaluations(info.run_id, store)
     except UserError:  # a damaged record: fall back to the validation accuracy
         recorded = []
-    headline = PROTOCOLS[DEFAULT_PROTOCOL]
-    for entry in reversed(recorded):
-        if (entry.get("ways"), entry.get("shots"), entry.get("episodes")) == (
-            headline.ways,
-            headline.shots,
-            headline.episodes,
-        ):
-            return entry.get("accuracy")
+    evaluated = evaluated_accuracy(recorded)
+    if evaluated is not None:
+        return evaluated
     try:
         value = (store.metrics(info.run_id) or [{}])[-1].get("val_acc")
     except (UserError, AttributeError):
         return None
     return value if isinstance(value, (int, float)) else None
+
+
+def evaluated_accuracy(recorded: list[dict[str, Any]]) -> float | None:
+    """The latest recorded accuracy of the default protocol (5-way 1-shot, 1,000 episodes of the
+    evaluation alphabets) among a run's evaluations, or None."""
+    protocol = PROTOCOLS[DEFAULT_PROTOCOL]
+    for entry in reversed(recorded):
+        if (entry.get("ways"), entry.get("shots"), entry.get("episodes")) == (
+            protocol.ways,
+            protocol.shots,
+            protocol.episodes,
+        ):
+            accuracy = entry.get("accuracy")
+            return float(accuracy) if isinstance(accuracy, (int, float)) and 0 <= accuracy <= 1 else None
+    return None

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.errors import UserError
 from core.fewshot.demo import BrowserEpisode, classify
 from core.fewshot.evaluation import Adaptation, Learner
-from core.fewshot.files import KIND
+from core.fewshot.files import KIND, SOLVER_NAMES, evaluated_accuracy, evaluations
 from core.fewshot.run import run_config
 from core.runs import RunInfo, RunStore
 from core.shipped import ShippedRun
@@ -32,13 +33,26 @@ class ModelChoice:
     status: str
     epochs_done: int
     epochs_planned: int
+    accuracy: float | None = None  # 5-way 1-shot on the evaluation alphabets, when it was measured
+
+    @property
+    def name(self) -> str:
+        """The solver, with its measured accuracy: "MAML (0.972)"."""
+        solver = SOLVER_NAMES.get(self.solver, self.solver)
+        return solver if self.accuracy is None else f"{solver} ({self.accuracy:.3f})"
 
 
-def _choice(info: RunInfo, title: str | None) -> ModelChoice:
+def _choice(store: RunStore, info: RunInfo, title: str | None) -> ModelChoice:
     config = run_config(info)
+    try:
+        accuracy = evaluated_accuracy(evaluations(info.run_id, store))
+    except UserError:  # a damaged record: shown without its accuracy
+        accuracy = None
+    measured = "" if accuracy is None else f" · 5-way 1-shot {accuracy:.3f}"
     return ModelChoice(
         run_id=info.run_id,
-        label=run_label(info, title),
+        label=run_label(info, title) + measured,
+        accuracy=accuracy,
         solver=config.solver,
         shipped=title is not None,
         steps=config.eval_steps,
@@ -56,9 +70,9 @@ def fewshot_models(store: RunStore, shipped: Sequence[ShippedRun]) -> list[Model
     runs = [r for r in store.list() if r.kind == KIND and r.epochs_done > 0]
     by_id = {r.run_id: r for r in runs}
     titles = {s.run_id: s.title for s in shipped}
-    first = [_choice(by_id[s.run_id], s.title) for s in shipped if s.run_id in by_id]
+    first = [_choice(store, by_id[s.run_id], s.title) for s in shipped if s.run_id in by_id]
     rest = sorted((r for r in runs if r.run_id not in titles), key=lambda r: r.updated, reverse=True)
-    return first + [_choice(r, None) for r in rest]
+    return first + [_choice(store, r, None) for r in rest]
 
 
 def default_model(choices: Sequence[ModelChoice]) -> ModelChoice | None:
