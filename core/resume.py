@@ -18,11 +18,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from core.errors import UserError
+
+if TYPE_CHECKING:
+    from core.runs import RunStore, RunWriter
 
 RESUME_FILE = "resume.safetensors"
 FORMAT = "transfer-explorer/resume"
@@ -131,3 +134,19 @@ def _optimizer_state(state: ResumeState, path: Path, optimizer: torch.optim.Opti
             raise UserError(f"{path}: the optimizer's state is damaged")
         per_param.setdefault(int(index), {}).update(values)
     return {"state": per_param, "param_groups": groups}
+
+
+class Resumable(Protocol):
+    def restore(self, state: ResumeState, path: Path) -> None: ...
+
+
+def continue_run(store: RunStore, run_id: str, trainer: Resumable, facts: dict[str, Any]) -> tuple[RunWriter, int]:
+    """Restore `trainer` from the run's stored state and take the run up again (RunStore.reopen),
+    noting in run.json after which epoch and where (`facts`) it was continued. Returns the writer
+    and the epoch to go on from."""
+    path = store.path(run_id) / RESUME_FILE
+    state = read(path)
+    trainer.restore(state, path)
+    earlier = store.get(run_id).extra.get("resumed")
+    resumed = [*(earlier if isinstance(earlier, list) else []), {"after_epoch": state.epoch, **facts}]
+    return store.reopen(run_id, state.epoch, state.row, extra={"resumed": resumed}), state.epoch

@@ -21,8 +21,7 @@ from core.dann.trainer import DANNTrainer, EpochResult, StepCallback
 from core.data import Domain
 from core.device import describe_device
 from core.paths import portable
-from core.resume import RESUME_FILE
-from core.resume import read as read_resume
+from core.resume import RESUME_FILE, continue_run
 from core.runs import RunOutcome, RunStore, RunWriter, record_epochs, stored_or_trained
 
 
@@ -83,13 +82,7 @@ def train_epochs(
     }
     run_id = config.run_id()
     if resume:
-        path = store.path(run_id) / RESUME_FILE
-        state = read_resume(path)
-        trainer.restore(state, path)
-        earlier = store.get(run_id).extra.get("resumed")
-        resumed = [*(earlier if isinstance(earlier, list) else []), {"after_epoch": state.epoch, **facts}]
-        writer = store.reopen(run_id, state.epoch, state.row, extra={"resumed": resumed})
-        start = state.epoch
+        writer, start = continue_run(store, run_id, trainer, facts)
     else:
         writer = store.create(
             run_id,
