@@ -295,6 +295,13 @@ def test_a_formula_singular_between_the_points_checked_fails_before_the_first_st
     assert not RunStore(tmp_path).exists(config.run_id())
 
 
+def _shipped_fewshot():
+    """A shipped few-shot run (not whatever else the project's store holds, a run in training, say)."""
+    from core.shipped import read_shipped
+
+    return next(r for r in read_shipped(RunStore(ROOT / "checkpoints")) if r.run_id.startswith("fewshot-"))
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
@@ -305,7 +312,7 @@ def test_a_formula_singular_between_the_points_checked_fails_before_the_first_st
     ],
 )
 def test_evaluation_refuses_nonsense_settings(capsys, flags, message):
-    run_id = next(r.run_id for r in RunStore(ROOT / "checkpoints").list("fewshot"))
+    run_id = _shipped_fewshot().run_id
     code = main(
         [
             "fewshot-eval",
@@ -333,7 +340,7 @@ def test_weights_of_the_wrong_shape_dtype_or_values_are_refused(tmp_path, damage
 
     from core.fewshot.run import load_learner
 
-    source = next(r for r in RunStore(ROOT / "checkpoints").list("fewshot"))
+    source = RunStore(ROOT / "checkpoints").get(_shipped_fewshot().run_id)
     shutil.copytree(source.path, tmp_path / source.run_id)
     path = tmp_path / source.run_id / "weights.safetensors"
     weights = load_file(path)
