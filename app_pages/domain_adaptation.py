@@ -212,7 +212,7 @@ def _train_controls(status: dict) -> None:
     )
     cols[2].number_input("Learning rate", 1e-5, 1.0, key="f_lr", format="%.4f", step=0.001, persist_state="session")
     cols[3].number_input("Seed", 0, 2**31 - 1, key="f_seed", persist_state="session")
-    with st.expander("Advanced: shorter epochs, smaller maps"):
+    with st.expander("Advanced: shorter epochs, smaller maps, the network, label smoothing"):
         st.number_input(
             "Steps per epoch (0: one pass over the larger training set)",
             0,

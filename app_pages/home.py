@@ -79,8 +79,9 @@ st.markdown(
 st.page_link("app_pages/few_shot.py", label="**Few-shot drawing**", icon=":material/draw:")
 st.markdown(
     "Draw five characters nobody has seen, one example each, and a sixth to classify: a MAML model meta-trained "
-    "on Omniglot adapts to your drawings in a gradient step or two. Compare it with first-order MAML and a "
-    "transfer baseline, and browse Omniglot's evaluation episodes solver by solver."
+    "on Omniglot adapts to your drawings in a gradient step or two. Compare it with first-order MAML, a "
+    "transfer baseline and Prototypical Networks, each with its measured accuracy, and browse Omniglot's "
+    "evaluation episodes solver by solver."
 )
 
 st.subheader("Device")

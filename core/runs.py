@@ -462,6 +462,10 @@ class RunWriter:
         self._doc["error"] = error
         self._doc.pop("owner", None)
         self._save_doc()
+        if status == "complete":  # only an interrupted run is continued: its state is no longer needed
+            from core.resume import RESUME_FILE
+
+            (self.folder / RESUME_FILE).unlink(missing_ok=True)
 
 
 def record_epochs(writer: RunWriter, results: Iterator[Result], write: Callable[[Result], None]) -> Iterator[Result]:

@@ -149,13 +149,13 @@ def test_the_episode_browser_answers_an_omniglot_episode_with_every_shipped_solv
     at = _page()
     at.segmented_control(key="fs-view").set_value("Episode browser").run()
     assert not at.exception
-    assert len(at.multiselect(key="fs-browse-models").value) == 3
+    assert len(at.multiselect(key="fs-browse-models").value) == 4
     text = _markdown(at)
     assert "**Episode 0**" in text
     marks = [m.value for m in at.markdown if m.value[:1] in "✓✗"]
-    assert len(marks) == 5 * 3  # five queries, three models
+    assert len(marks) == 5 * 4  # five queries, four models
     table = at.dataframe[0].value
-    assert list(table["correct"].str.endswith("/5")) == [True] * 3
+    assert list(table["correct"].str.endswith("/5")) == [True] * 4
     _button(at, "Reshuffle").click().run()
     assert "**Episode 1**" in _markdown(at)
     # a drawing from the Draw view rides along as an extra query
@@ -164,5 +164,7 @@ def test_the_episode_browser_answers_an_omniglot_episode_with_every_shipped_solv
     at.segmented_control(key="fs-view").set_value("Episode browser").run()
     next(c for c in at.checkbox if c.label == "Add my query drawing").check().run()
     assert not at.exception
-    answers = [m.value for m in at.markdown if m.value.startswith(("MAML (", "FO-MAML (", "transfer baseline ("))]
-    assert len(answers) == 3  # each model, with its accuracy, and its answer for the drawing
+    answers = [
+        m.value for m in at.markdown if m.value.startswith(("MAML (", "FO-MAML (", "transfer baseline (", "ProtoNet ("))
+    ]
+    assert len(answers) == 4  # each model, with its accuracy, and its answer for the drawing

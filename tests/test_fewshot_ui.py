@@ -74,7 +74,7 @@ def test_shipped_models_come_first_by_title_and_the_default_is_maml(tmp_path):
     for c in choices:
         assert (c.status in c.label) == (c.status != "complete")
     # compare: the chosen model, then one shipped run of each other solver
-    assert [c.solver for c in models.comparison_models(choices, default)] == ["maml", "fomaml", "transfer"]
+    assert [c.solver for c in models.comparison_models(choices, default)] == ["maml", "fomaml", "transfer", "protonet"]
 
 
 def test_the_shipped_maml_model_tells_apart_hand_drawn_shapes(maml):
@@ -113,7 +113,7 @@ def test_compare_runs_every_model_on_the_same_drawings_at_its_own_settings(shipp
     learners = {c.run_id: (c, load_learner(c.run_id, shipped_store, "cpu")) for c in picks}
     supports = [prepared_sketch(s) for s in CLASSES]
     rows = models.compare(learners, supports, [prepared_sketch("circle", variation=3)])
-    assert [r.choice.solver for r in rows] == ["maml", "fomaml", "transfer"]
+    assert [r.choice.solver for r in rows] == ["maml", "fomaml", "transfer", "protonet"]
     for row in rows:
         assert row.probabilities.shape == (1, 5)
         assert np.isclose(row.probabilities.sum(), 1.0, atol=1e-5)

@@ -179,7 +179,7 @@ class DANNJobs:
         try:
             limit_threads(job.threads)
             compute_maps(self.store, job.run_id, MapSettings())
-        except Exception as exc:  # noqa: BLE001  (best-effort: Explore computes the maps later)
+        except Exception as exc:  # best-effort: Explore computes the maps later
             log.warning("t-SNE frame for %s failed: %s", job.run_id, exc)
             job.update(maps_error=str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}")
 
