@@ -277,12 +277,13 @@ def _train_view(jobs: DANNJobs, store: RunStore, present: bool) -> None:
             )
         for problem in problems:
             st.error(problem)
-        trained = config is not None and store.find(config.run_id()) is not None
+        # once per script run: for an image folder the id hashes the folder's files
+        run_id = config.run_id() if config is not None else None
+        trained = run_id is not None and store.find(run_id) is not None
         if config is not None:
             steps = f"{config.steps_per_epoch} steps" if config.steps_per_epoch else "one pass"
             st.caption(
-                f"{config.epochs} epochs of {steps}, {config.batch_size} images per domain per step; "
-                f"run id {config.run_id()}"
+                f"{config.epochs} epochs of {steps}, {config.batch_size} images per domain per step; run id {run_id}"
             )
         if trained:
             st.info("This configuration was trained before: Start opens the stored run.")
@@ -294,17 +295,17 @@ def _train_view(jobs: DANNJobs, store: RunStore, present: bool) -> None:
             args=(jobs, config),
             key="start",
         )
-        if config is not None and st.session_state.get("kept") == config.run_id():
-            _kept_offer(jobs, store, config)
+        if run_id is not None and st.session_state.get("kept") == run_id:
+            _kept_offer(jobs, store, config, run_id)
         _job_section(jobs)
 
 
-def _kept_offer(jobs: DANNJobs, store: RunStore, config) -> None:
+def _kept_offer(jobs: DANNJobs, store: RunStore, config, run_id: str) -> None:
     """An earlier training of this config stopped with finished epochs: explore them, or train
     again from the start (which deletes them)."""
-    if not store.exists(config.run_id()):
+    if not store.exists(run_id):
         return
-    kept = store.get(config.run_id())
+    kept = store.get(run_id)
     st.warning(
         f"An earlier training of this configuration stopped ({kept.status}) with {kept.epochs_done} of "
         f"{kept.epochs_planned} epochs kept. Explore them, or train again from the start, which deletes them."

@@ -34,3 +34,10 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def environment(device: torch.device) -> dict[str, str]:
+    """What a run records of where it was trained: the device, torch and Python versions."""
+    import platform
+
+    return {"device": describe_device(device), "torch": torch.__version__, "python": platform.python_version()}

@@ -497,6 +497,29 @@ class RunOutcome:
     metrics: list[dict]
 
 
+def asked_again(
+    store: RunStore, run_id: str, retrain: bool = False, legacy: Sequence[str] = ()
+) -> tuple[str, RunInfo | None]:
+    """What asking for a run's settings again does, the one rule for the CLI and the app:
+    "found" a finished run (also under a `legacy` id), "resume" an interrupted run that stored its
+    state (core.resume), "kept" a stopped run with finished epochs but no such state (replaced only
+    with `retrain`), "retrain" when asked to start over, else "new"."""
+    from core.resume import RESUME_FILE
+
+    if retrain:
+        return "retrain", store._current(run_id)
+    for stored_id in (run_id, *legacy):
+        found = store.find(stored_id)
+        if found is not None:
+            return "found", found
+    current = store._current(run_id)
+    if current is None or current.status == "running":
+        return "new", current
+    if current.status in RESUMABLE and (current.path / RESUME_FILE).is_file():
+        return "resume", current
+    return ("kept" if current.epochs_done > 0 else "new"), current
+
+
 def stored_or_trained(
     store: RunStore,
     run_id: str,
@@ -505,23 +528,15 @@ def stored_or_trained(
     legacy: Sequence[str] = (),
 ) -> RunOutcome:
     """The stored run `run_id` when one finished (unless `retrain`), else the run that consuming
-    `train(mode)` to its end leaves in the store: mode "resume" continues an interrupted run that
-    stored its state (core.resume), "retrain" replaces what is there, "new" starts a run (and
-    refuses to wipe finished epochs). `legacy`: ids the same config had in older stores. A run
+    `train(mode)` to its end leaves in the store: mode "resume" continues an interrupted run,
+    "retrain" replaces what is there, "new" starts a run (and refuses to wipe finished epochs:
+    RunStore.create says how to go on). `legacy`: ids the same config had in older stores. A run
     that another trainer completes while this one loads its data is opened, not trained again."""
-    from core.resume import RESUME_FILE
-
-    mode = "retrain" if retrain else "new"
-    if not retrain:
-        for stored_id in (run_id, *legacy):
-            found = store.find(stored_id)
-            if found is not None:
-                return RunOutcome(found, trained=False, metrics=store.metrics(stored_id))
-        current = store._current(run_id)
-        if current is not None and current.status in RESUMABLE and (current.path / RESUME_FILE).is_file():
-            mode = "resume"
+    mode, current = asked_again(store, run_id, retrain, legacy)
+    if mode == "found":
+        return RunOutcome(current, trained=False, metrics=store.metrics(current.run_id))
     try:
-        for _ in train(mode):
+        for _ in train("new" if mode == "kept" else mode):
             pass
     except RunFinished as finished:
         return RunOutcome(finished.info, trained=False, metrics=store.metrics(run_id))

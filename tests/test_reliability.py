@@ -3,6 +3,7 @@ folders and crafted URLs, each met with a clear message, nothing lost and no pag
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
@@ -585,7 +586,7 @@ def _mutated(rng: random.Random, doc: dict) -> dict:
         if rng.random() < 0.2:
             target.pop(key, None)
         else:
-            target[key] = rng.choice(VALUES)
+            target[key] = copy.deepcopy(rng.choice(VALUES))
     return doc
 
 
@@ -603,7 +604,7 @@ def _fuzzed_store(root: Path, rng: random.Random, runs: int, copies: int = 0) ->
             shutil.copytree(source, root / run_id)
         base = json.loads((source / "run.json").read_text())
         rows = json.loads((source / "metrics.json").read_text())
-        rows[-1] = {**rows[-1], rng.choice(list(rows[-1])): rng.choice(VALUES)}
+        rows[-1] = {**rows[-1], rng.choice(list(rows[-1])): copy.deepcopy(rng.choice(VALUES))}
         metrics = json.dumps(rows) if rng.random() < 0.7 else rng.choice(["[", "{}", "[1, 2]", "null"])
         _write_run(root, run_id, {**_mutated(rng, base), "run_id": run_id}, metrics)
 

@@ -12,8 +12,7 @@ from core.data.specs import short_spec
 from core.errors import UserError
 from core.interrupt import checking
 from core.jobs import Job, JobRegistry, JobStatus
-from core.resume import RESUME_FILE
-from core.runs import RESUMABLE, RunInfo, RunStore
+from core.runs import RunInfo, RunStore, asked_again
 
 if TYPE_CHECKING:
     from core.dann.config import DANNConfig
@@ -87,15 +86,15 @@ class DANNJobs:
         running job for it is joined, and an interrupted run with finished epochs is kept unless
         `retrain` (it is replaced then). `domains`: already-loaded domains (tests)."""
         run_id = config.run_id()
-        current = self.store.get(run_id) if self.store.exists(run_id) else None
         active = self.registry.latest(TRAIN, run_id)
-        resume = False
-        if current is not None and not retrain and not (active is not None and active.active):
-            if current.complete:
-                return TrainStart(run_id, None)
-            resume = current.status in RESUMABLE and (current.path / RESUME_FILE).is_file()
-            if current.epochs_done > 0 and current.status != "running" and not resume:
-                return TrainStart(run_id, None, kept=current)
+        mode, current = (
+            ("new", None) if active is not None and active.active else asked_again(self.store, run_id, retrain)
+        )
+        if mode == "found":
+            return TrainStart(run_id, None)
+        if mode == "kept":
+            return TrainStart(run_id, None, kept=current)
+        resume = mode == "resume"
         title = f"train {short_spec(config.source)} → {short_spec(config.target)}, {config.variant}"
         if config.adversarial:
             title += f", λ {config.schedule.kind}"

@@ -10,7 +10,6 @@ Layout of a DANN run folder (see core/runs.py for run.json and metrics.json):
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable, Iterator
 
 import torch
@@ -19,7 +18,7 @@ from core.dann.config import DANNConfig
 from core.dann.files import INDEX_FILE, KIND, WEIGHTS_FILE, snapshot_file
 from core.dann.trainer import DANNTrainer, EpochResult, StepCallback
 from core.data import Domain
-from core.device import describe_device
+from core.device import environment
 from core.paths import portable
 from core.resume import RESUME_FILE, continue_run
 from core.runs import RunOutcome, RunStore, RunWriter, record_epochs, stored_or_trained
@@ -75,11 +74,7 @@ def train_epochs(
     trainer = DANNTrainer(config, device=device, domains=domains, on_step=on_step, download=download)
     if on_start is not None:
         on_start(trainer)
-    facts = {
-        "device": describe_device(trainer.device),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
+    facts = environment(trainer.device)
     run_id = config.run_id()
     if resume:
         writer, start = continue_run(store, run_id, trainer, facts)

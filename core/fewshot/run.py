@@ -9,7 +9,6 @@ Layout of a few-shot run folder (see core/runs.py for run.json and metrics.json)
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,7 +18,7 @@ import torch
 from core import atomic
 from core.data.fewshot import load_characters
 from core.data.strokes import NAME as SYNTHETIC_NAME
-from core.device import describe_device, pick_device
+from core.device import describe_device, environment, pick_device
 from core.errors import UserError
 from core.fewshot.config import FewShotConfig
 from core.fewshot.episodes import ClassPool
@@ -92,12 +91,7 @@ def train_epochs(
     )
     if on_start is not None:
         on_start(trainer)
-    facts = {
-        "device": describe_device(trainer.device),
-        "meta_batch_plan": trainer.plan.describe(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
+    facts = {**environment(trainer.device), "meta_batch_plan": trainer.plan.describe()}
     run_id = config.run_id()
     if resume:
         writer, start = continue_run(store, run_id, trainer, facts)
