@@ -85,7 +85,7 @@ def test_compare_answers_with_every_shipped_solver(shipped):
     assert not at.exception
     text = _markdown(at)
     # each with its 5-way 1-shot accuracy on the evaluation alphabets (its evaluations.json)
-    for solver, accuracy in (("MAML", 0.9717), ("FO-MAML", 0.8773), ("transfer baseline", 0.886)):
+    for solver, accuracy in (("MAML", 0.9711), ("FO-MAML", 0.8773), ("transfer baseline", 0.886)):
         assert f"**{solver} ({accuracy:.3f})**:" in text
 
 

@@ -101,3 +101,8 @@ def test_each_shipped_command_makes_its_run_again():
         args = build_parser().parse_args(argv)
         config = _config_from_args(DANNConfig if args.command == "dann" else FewShotConfig, args)
         assert config.run_id() == r.run_id, r.command
+
+
+def test_every_shipped_run_is_complete():
+    store = RunStore(ROOT / "checkpoints")
+    assert [r.run_id for r in read_shipped(store) if not store.get(r.run_id).complete] == []
