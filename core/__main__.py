@@ -1,4 +1,4 @@
-"""The command line: python -m core {dann,runs,data,maps,fewshot,fewshot-eval} ...
+"""The command line: python -m core {dann,runs,data,maps,fewshot,fewshot-eval,lifelong} ...
 
 Problems a user can fix (missing data, a bad expression, a corrupt run) print one line on stderr
 and exit with status 2, without a traceback.
@@ -185,7 +185,6 @@ def _cmd_dann(a: argparse.Namespace) -> int:
 
 def _cmd_runs(a: argparse.Namespace) -> int:
     from core.describe import describe_run, headline_accuracy
-    from core.fewshot.files import KIND as FEWSHOT_KIND
     from core.runs import RunStore
 
     store = RunStore(a.checkpoints)
@@ -237,14 +236,25 @@ def _cmd_runs(a: argparse.Namespace) -> int:
             print(json.dumps(info.config, indent=2))
             if info.error:
                 print(f"error: {info.error}")
-            print(
-                _table(store.metrics(run_id), FEWSHOT_METRIC_COLUMNS if info.kind == FEWSHOT_KIND else METRIC_COLUMNS)
-            )
+            rows = store.metrics(run_id)
+            print(_table(rows, _metric_columns(info.kind, rows)))
         return 0
     for run_id in a.run_ids:
         store.delete(run_id)
         print(f"deleted {run_id}")
     return 0
+
+
+def _metric_columns(kind: str, rows: list[dict]) -> list[str]:
+    from core.fewshot.files import KIND as FEWSHOT_KIND
+    from core.lifelong.files import KIND as LIFELONG_KIND
+
+    if kind == FEWSHOT_KIND:
+        return FEWSHOT_METRIC_COLUMNS
+    if kind == LIFELONG_KIND:
+        accs = sorted({k for r in rows for k in r if k.startswith("acc_")}, key=lambda k: int(k[4:]))
+        return ["epoch", "task", "task_epoch", "train_loss", "penalty", *accs, "seconds"]
+    return METRIC_COLUMNS
 
 
 def _cmd_data(a: argparse.Namespace) -> int:
@@ -534,6 +544,79 @@ def _cmd_fewshot_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_lifelong_parser(sub: argparse._SubParsersAction) -> None:
+    from core.lifelong.config import LifelongConfig
+
+    p = sub.add_parser(
+        "lifelong",
+        help="learn MNIST tasks one after another with a lifelong method (or find the stored run)",
+        description=(
+            "Learn a stream of MNIST tasks (rotated, permuted or split digits) one after another, protecting "
+            "earlier tasks with the chosen method, and store the run: every task's test accuracy after every "
+            "epoch, what each task's learning moved, and what the method protected. Prints the accuracy "
+            "matrix R[i, j] (accuracy on task j after learning task i), average accuracy, forgetting, and "
+            "backward and forward transfer. A config that was already trained is loaded, not retrained."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    options.add_arguments(p, LifelongConfig)
+    _run_flags(p.add_argument_group("running and output"), "the scores")
+    p.set_defaults(func=_cmd_lifelong)
+
+
+def _cmd_lifelong(a: argparse.Namespace) -> int:
+    from core.lifelong.config import LifelongConfig
+    from core.lifelong.files import method_label, stream_label
+    from core.lifelong.run import load_run, run_lifelong
+    from core.runs import RunStore
+
+    config = _config_from_args(LifelongConfig, a)
+    store = RunStore(a.checkpoints)
+    t0 = time.perf_counter()
+    with _StepBar(f"{config.method} {config.stream}", enabled=not (a.quiet or a.json)) as bar:
+        outcome = run_lifelong(
+            config, store, retrain=a.retrain, device=a.device, download=not a.no_download, on_step=bar.on_step
+        )
+    seconds = time.perf_counter() - t0
+    run = load_run(store, outcome.info.run_id)
+    scores = run.matrix.scores()
+    info, rows = outcome.info, outcome.metrics
+    if a.json:
+        print(
+            json.dumps(
+                {
+                    "run_id": info.run_id,
+                    "status": info.status,
+                    "trained_now": outcome.trained,
+                    "stream": config.stream,
+                    "method": config.method,
+                    "tasks": config.tasks,
+                    "epochs": info.epochs_done,
+                    **(scores.to_dict() if scores else {}),
+                    "matrix": run.matrix.R.round(4).tolist(),
+                    "seconds": round(seconds, 2),
+                    "train_seconds": round(sum(r.get("seconds", 0.0) for r in rows), 2),
+                    "path": str(info.path),
+                }
+            )
+        )
+        return 0
+    if not a.quiet:
+        how = "trained" if outcome.trained else "found stored run (use --retrain to train again)"
+        print(f"{info.run_id}: {how}; {info.path}")
+        print(f"{stream_label(info.config)}; {method_label(info.config)}")
+        print("accuracy on each task (columns) after learning each task (rows):")
+        names = list(run.task_names)
+        matrix = [{"after": names[i], **dict(zip(names, row.tolist()))} for i, row in enumerate(run.matrix.R)]
+        print(_table(matrix, ["after", *names]))
+        if scores is not None:
+            print(
+                f"average accuracy {_fmt(scores.average_accuracy)}, forgetting {_fmt(scores.forgetting)}, "
+                f"BWT {_fmt(scores.bwt)}, FWT {_fmt(scores.fwt)}"
+            )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m core", description="Transfer Explorer's engine from the command line."
@@ -558,6 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     dp.set_defaults(func=_cmd_data)
     _add_maps_parser(sub)
     _add_fewshot_parsers(sub)
+    _add_lifelong_parser(sub)
     return parser
 
 

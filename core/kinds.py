@@ -25,6 +25,7 @@ KINDS = {
     for kind in (
         RunKind("dann", "core.dann.files", "core.dann.config:DANNConfig"),
         RunKind("fewshot", "core.fewshot.files", "core.fewshot.config:FewShotConfig", legacy=("maml",)),
+        RunKind("lifelong", "core.lifelong.files", "core.lifelong.config:LifelongConfig"),
     )
 }
 _CANONICAL = {old: kind.name for kind in KINDS.values() for old in kind.legacy}

@@ -1,0 +1,91 @@
+"""Names of a lifelong run's files, and how a lifelong run is described (no torch here: the app's
+pages import this before anything heavy).
+
+Layout of a lifelong run folder (see core/runs.py for run.json and metrics.json):
+    metrics.json            one row per finished epoch of every task: "epoch" (1, 2, ... over the
+                            whole stream; 0 is the untrained network), "task" and "task_epoch"
+                            (1-based), "train_loss", "penalty", and for every task j of the stream
+                            "acc_j" and "loss_j" on its test split
+    tasks.json              one entry per learned task: how far each layer moved while learning it,
+                            and each layer's importance summary (core.lifelong.record)
+    importance.safetensors  per learned task, the first layer's importance reduced to a picture of
+                            the input (`task_N.input`, 28 x 28 for the MLP; the kernel's shape for
+                            the conv net)
+    weights.safetensors     the network after the last finished epoch
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from core.describe import RunDescription, progress
+from core.errors import UserError
+
+if TYPE_CHECKING:
+    from core.runs import RunInfo, RunStore
+
+KIND = "lifelong"
+WEIGHTS_FILE = "weights.safetensors"
+TASKS_FILE = "tasks.json"
+IMPORTANCE_FILE = "importance.safetensors"
+
+METHOD_NAMES = {
+    "finetune": "fine-tuning",
+    "joint": "joint",
+    "l2": "L2",
+    "ewc": "EWC",
+    "online_ewc": "online EWC",
+    "mas": "MAS",
+    "si": "SI",
+    "scp": "SCP",
+    "replay": "replay",
+}
+STREAM_NAMES = {"rotated": "rotated MNIST", "permuted": "permuted MNIST", "split": "split MNIST"}
+
+
+def importance_key(task: int) -> str:
+    """The key of task `task`'s (1-based) input picture in importance.safetensors."""
+    return f"task_{task}.input"
+
+
+def stream_label(config: dict) -> str:
+    """ "rotated MNIST, 5 tasks", "split MNIST (class-incremental), 5 tasks"."""
+    stream = str(config.get("stream", "?"))
+    label = STREAM_NAMES.get(stream, stream)
+    if stream == "split":
+        label += " (class-incremental)" if config.get("scenario") == "class" else " (task-incremental)"
+    tasks = config.get("tasks")
+    return f"{label}, {tasks} tasks" if isinstance(tasks, int) else label
+
+
+def method_label(config: dict) -> str:
+    """ "EWC (λ 5000)", "replay (500 items)", "fine-tuning"."""
+    method = str(config.get("method", "?"))
+    label = METHOD_NAMES.get(method, method)
+    strength = config.get("strength")
+    if isinstance(strength, (int, float)):
+        label += f" (λ {strength:g})"
+    elif method == "replay" and isinstance(config.get("buffer_size"), int):
+        label += f" ({config['buffer_size']} items)"
+    return label
+
+
+def describe(info: RunInfo) -> RunDescription:
+    """The stream, the method with its strength, the network, and the epochs done."""
+    cfg = info.config
+    model = str(cfg.get("model", "?"))
+    net = f"MLP {cfg.get('hidden', '?')}x{cfg.get('layers', '?')}" if model == "mlp" else model
+    detail = f"{method_label(cfg)} · {net} · {cfg.get('epochs', '?')} epoch(s) per task"
+    return RunDescription(info.run_id, KIND, stream_label(cfg), method_label(cfg), detail, progress(info))
+
+
+def headline(store: RunStore, info: RunInfo) -> float | None:
+    """The average accuracy over every task after the last one stored (None when unreadable)."""
+    try:
+        rows = store.metrics(info.run_id)
+    except UserError:
+        return None
+    if not rows:
+        return None
+    accs = [v for k, v in rows[-1].items() if k.startswith("acc_") and isinstance(v, (int, float))]
+    return sum(accs) / len(accs) if accs else None

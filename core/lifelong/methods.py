@@ -1,0 +1,306 @@
+"""The lifelong methods: what each adds to plain training on the current task.
+
+Regularisers add a quadratic penalty around earlier weights,
+
+    strength / 2 * sum_k sum_i Omega_k,i (theta_i - theta*_k,i)^2,
+
+and differ in Omega (core.lifelong.importance has the measures) and in which anchors theta*_k
+they keep:
+- l2: Omega = 1, around the previous task's weights;
+- ewc: one term per earlier task, its own Fisher around its own final weights;
+- online_ewc (Schwarz et al. 2018): one term, Omega <- gamma Omega + F_new, around the latest weights;
+- mas, scp: Omega summed over tasks, around the latest weights;
+- si (Zenke et al. 2017): during a task, omega_i += -g_i * delta_theta_i at every step, with g the
+  gradient of the task's loss alone (not the penalty's); at its end
+  Omega_i += max(0, omega_i / (Delta_i^2 + xi)), Delta_i how far theta_i moved over the task
+  (a negative share, a weight whose moves raised the loss, counts as 0, so the penalty never
+  pushes a weight away); around the latest weights.
+The penalty's gradient, strength * sum_k Omega_k (theta - theta*_k), is added to the task loss's
+gradient in place (so SI reads g before it is added), and at strength 0 nothing is added at all:
+every regulariser is then fine-tuning exactly.
+
+The references change the batches instead: `joint` draws every batch evenly from every task seen
+so far; `replay` adds a batch from a buffer of earlier tasks' training items (their share of
+`buffer_size` each, chosen at random when a task ends; test items never enter it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from core.errors import UserError
+from core.lifelong import importance
+
+if TYPE_CHECKING:
+    from core.data.streams import TaskStream
+    from core.lifelong.config import LifelongConfig
+
+Params = dict[str, torch.Tensor]
+Part = tuple[int, torch.Tensor]  # (task index, positions in its training split)
+
+
+class Method:
+    """Fine-tuning: no protection. The base of every method."""
+
+    def __init__(self, config: LifelongConfig, net: nn.Module, stream: TaskStream):
+        self.config = config
+        self.net = net
+        self.stream = stream
+
+    def parts(self, task: int, positions: torch.Tensor, generator: torch.Generator) -> list[Part]:
+        """What one step trains on, given the current task's next batch."""
+        return [(task, positions)]
+
+    def begin_task(self, task: int) -> None:
+        """Called before the first step of `task` (0-based)."""
+
+    def add_penalty_grad(self) -> None:
+        """Add the penalty's gradient to the parameters' .grad (which hold the task loss's)."""
+
+    def penalty(self) -> float:
+        """The penalty's value at the current weights (for the metrics)."""
+        return 0.0
+
+    def end_task(self, task: int, generator: torch.Generator) -> Params | None:
+        """Called after the last step of `task`; returns that task's importance, if the method has one."""
+        return None
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """What continuing needs, as named tensors (core.resume stores them)."""
+        return {}
+
+    def load(self, state: dict[str, torch.Tensor], where: str) -> None:
+        """Take up `state()` as stored; UserError naming `where` when it does not fit."""
+
+
+class Joint(Method):
+    """Every batch holds equal shares of every task seen so far (random items of each)."""
+
+    def parts(self, task: int, positions: torch.Tensor, generator: torch.Generator) -> list[Part]:
+        seen = task + 1
+        counts = [len(positions) // seen + (1 if j < len(positions) % seen else 0) for j in range(seen)]
+        return [
+            (j, torch.randint(self.stream.tasks[j].size("train"), (n,), generator=generator))
+            for j, n in enumerate(counts)
+            if n
+        ]
+
+
+class Replay(Method):
+    """Each step adds `batch_size` items drawn from the buffer of earlier tasks' items."""
+
+    def __init__(self, config: LifelongConfig, net: nn.Module, stream: TaskStream):
+        super().__init__(config, net, stream)
+        self.buffer = torch.zeros(0, 2, dtype=torch.long)  # rows: (task, position in its train split)
+
+    def parts(self, task: int, positions: torch.Tensor, generator: torch.Generator) -> list[Part]:
+        out = [(task, positions)]
+        if len(self.buffer):
+            rows = self.buffer[torch.randint(len(self.buffer), (len(positions),), generator=generator)]
+            out += [(int(t), rows[rows[:, 0] == t, 1]) for t in rows[:, 0].unique()]
+        return out
+
+    def end_task(self, task: int, generator: torch.Generator) -> None:
+        quota = self.config.buffer_size // (task + 1)
+        kept = [self.buffer[self.buffer[:, 0] == t][:quota] for t in range(task)]
+        size = self.stream.tasks[task].size("train")
+        chosen = torch.randperm(size, generator=generator)[: min(quota, size)]
+        new = torch.stack([torch.full_like(chosen, task), chosen], dim=1)
+        self.buffer = torch.cat([*kept, new]) if kept else new
+        return None
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"buffer": self.buffer}
+
+    def load(self, state: dict[str, torch.Tensor], where: str) -> None:
+        buffer = state.get("buffer")
+        if buffer is None or buffer.dtype != torch.long or buffer.dim() != 2 or buffer.shape[1] != 2:
+            raise UserError(f"{where}: the replay buffer is missing or damaged")
+        for t in buffer[:, 0].unique().tolist():
+            if not 0 <= t < len(self.stream.tasks):
+                raise UserError(f"{where}: the replay buffer names task {t}, which this stream does not have")
+            pos = buffer[buffer[:, 0] == t, 1]
+            if len(pos) and not (0 <= int(pos.min()) and int(pos.max()) < self.stream.tasks[t].size("train")):
+                raise UserError(f"{where}: the replay buffer holds items outside task {t}'s training split")
+        self.buffer = buffer.clone()
+
+
+class Quadratic(Method):
+    """strength/2 * sum_k sum_i Omega_k,i (theta_i - theta*_k,i)^2 (see the module docstring)."""
+
+    keeps_every_task = False  # ewc: one term per task; the others one consolidated term
+
+    def __init__(self, config: LifelongConfig, net: nn.Module, stream: TaskStream):
+        super().__init__(config, net, stream)
+        self.terms: list[tuple[Params, Params]] = []  # (Omega, anchor) pairs
+
+    def importance(self, task: int, generator: torch.Generator) -> Params:
+        raise NotImplementedError
+
+    def end_task(self, task: int, generator: torch.Generator) -> Params:
+        omega = self.importance(task, generator)
+        anchor = {k: v.detach().clone() for k, v in self.net.named_parameters()}
+        if self.keeps_every_task or not self.terms:
+            self.terms.append((omega, anchor))
+        else:
+            self.terms = [(self.consolidate(self.terms[0][0], omega), anchor)]
+        return omega
+
+    def consolidate(self, old: Params, new: Params) -> Params:
+        return {k: old[k] + new[k] for k in old}
+
+    def add_penalty_grad(self) -> None:
+        if self.config.strength == 0 or not self.terms:
+            return
+        with torch.no_grad():
+            for k, p in self.net.named_parameters():
+                g = sum(omega[k] * (p - anchor[k]) for omega, anchor in self.terms)
+                p.grad.add_(g, alpha=self.config.strength)
+
+    def penalty(self) -> float:
+        if not self.terms:
+            return 0.0
+        with torch.no_grad():
+            total = sum(
+                float((omega[k] * (p - anchor[k]).pow(2)).sum())
+                for omega, anchor in self.terms
+                for k, p in self.net.named_parameters()
+            )
+        return 0.5 * self.config.strength * total
+
+    def _items(self, task: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.stream.tasks[task]
+        count = min(self.config.importance_items, t.size("train"))
+        return t.batch("train", torch.randperm(t.size("train"), generator=generator)[:count])
+
+    def _classes(self, task: int) -> torch.Tensor | None:
+        return self.stream.tasks[task].classes if self.config.task_incremental else None
+
+    def state(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for i, (omega, anchor) in enumerate(self.terms):
+            out |= {f"term{i}.omega.{k}": v for k, v in omega.items()}
+            out |= {f"term{i}.anchor.{k}": v for k, v in anchor.items()}
+        return out
+
+    def load(self, state: dict[str, torch.Tensor], where: str) -> None:
+        shapes = {k: v.shape for k, v in self.net.named_parameters()}
+        terms = []
+        while any(k.startswith(f"term{len(terms)}.") for k in state):
+            i = len(terms)
+            pair = []
+            for part in ("omega", "anchor"):
+                named = {}
+                for k, shape in shapes.items():
+                    value = state.get(f"term{i}.{part}.{k}")
+                    if value is None or value.shape != shape or value.dtype != torch.float32:
+                        raise UserError(f"{where}: the method's state term {i} ({part} of {k}) is missing or damaged")
+                    named[k] = value.clone()
+                pair.append(named)
+            terms.append((pair[0], pair[1]))
+        self.terms = terms
+
+
+class L2(Quadratic):
+    def importance(self, task: int, generator: torch.Generator) -> Params:
+        return {k: torch.ones_like(v) for k, v in self.net.named_parameters()}
+
+    def consolidate(self, old: Params, new: Params) -> Params:
+        return new  # towards the previous task's weights only, each weight alike
+
+
+class EWC(Quadratic):
+    keeps_every_task = True
+
+    def importance(self, task: int, generator: torch.Generator) -> Params:
+        x, y = self._items(task, generator)
+        return importance.fisher_diagonal(self.net, x, y, self.config.fisher, self._classes(task), generator)
+
+
+class OnlineEWC(EWC):
+    keeps_every_task = False
+
+    def consolidate(self, old: Params, new: Params) -> Params:
+        return {k: self.config.gamma * old[k] + new[k] for k in old}
+
+
+class MAS(Quadratic):
+    def importance(self, task: int, generator: torch.Generator) -> Params:
+        x, _ = self._items(task, generator)
+        return importance.mas_importance(self.net, x)
+
+
+class SCP(Quadratic):
+    def importance(self, task: int, generator: torch.Generator) -> Params:
+        x, _ = self._items(task, generator)
+        return importance.scp_importance(self.net, x, self.config.slices, generator)
+
+
+class SI(Quadratic):
+    """Synaptic intelligence: the path integral gathered step by step (see the module docstring)."""
+
+    def __init__(self, config: LifelongConfig, net: nn.Module, stream: TaskStream):
+        super().__init__(config, net, stream)
+        self.omega = {k: torch.zeros_like(v) for k, v in net.named_parameters()}
+        self.start = {k: v.detach().clone() for k, v in net.named_parameters()}
+        self._before: Params = {}
+
+    def begin_task(self, task: int) -> None:
+        self.omega = {k: torch.zeros_like(v) for k, v in self.net.named_parameters()}
+        self.start = {k: v.detach().clone() for k, v in self.net.named_parameters()}
+
+    def add_penalty_grad(self) -> None:
+        # the task loss's gradient, kept for the path integral before the penalty's is added
+        self._task_grad = {k: p.grad.detach().clone() for k, p in self.net.named_parameters()}
+        self._before = {k: p.detach().clone() for k, p in self.net.named_parameters()}
+        super().add_penalty_grad()
+
+    def after_step(self) -> None:
+        """omega += -g * delta_theta for the step just taken."""
+        with torch.no_grad():
+            for k, p in self.net.named_parameters():
+                self.omega[k] -= self._task_grad[k] * (p - self._before[k])
+
+    def importance(self, task: int, generator: torch.Generator) -> Params:
+        with torch.no_grad():
+            return {
+                k: (self.omega[k] / ((p - self.start[k]).pow(2) + self.config.si_damping)).clamp_(min=0)
+                for k, p in self.net.named_parameters()
+            }
+
+    def state(self) -> dict[str, torch.Tensor]:
+        out = super().state()
+        out |= {f"omega.{k}": v for k, v in self.omega.items()}
+        out |= {f"start.{k}": v for k, v in self.start.items()}
+        return out
+
+    def load(self, state: dict[str, torch.Tensor], where: str) -> None:
+        super().load(state, where)
+        for part in ("omega", "start"):
+            named = {}
+            for k, p in self.net.named_parameters():
+                value = state.get(f"{part}.{k}")
+                if value is None or value.shape != p.shape or value.dtype != torch.float32:
+                    raise UserError(f"{where}: SI's {part} of {k} is missing or damaged")
+                named[k] = value.clone()
+            setattr(self, part, named)
+
+
+_METHODS: dict[str, type[Method]] = {
+    "finetune": Method,
+    "joint": Joint,
+    "replay": Replay,
+    "l2": L2,
+    "ewc": EWC,
+    "online_ewc": OnlineEWC,
+    "mas": MAS,
+    "si": SI,
+    "scp": SCP,
+}
+
+
+def make_method(config: LifelongConfig, net: nn.Module, stream: TaskStream) -> Method:
+    return _METHODS[config.method](config, net, stream)
