@@ -472,6 +472,12 @@ def _cmd_fewshot(a: argparse.Namespace) -> int:
         how = "trained" if outcome.trained else "found stored run (use --retrain to train again)"
         print(f"{info.run_id}: {how}; {info.path}")
         print(f"  meta-batch: {info.extra.get('meta_batch_plan')}; device: {info.extra.get('device')}")
+        began = info.extra.get("continued_from")
+        if outcome.trained and isinstance(began, dict):
+            print(
+                f"  went on from run {began.get('run_id')} after its epoch {began.get('after_epoch')}: the same "
+                "settings but for --epochs, so the same first epochs (--retrain trains from scratch)"
+            )
         if synthetic:
             print(f"  {SYNTHETIC_NOTE}")
         print(_table(rows, FEWSHOT_METRIC_COLUMNS))

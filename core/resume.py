@@ -10,13 +10,20 @@ network, a damaged file) is a UserError and changes nothing.
 
 On a CPU a run that is stopped and continued from this state gives exactly the numbers of one that
 ran through: every random draw of training comes from the stored generators.
+
+A longer run can start where a shorter one ended (`shorter_run`, `extend_run`) when its first
+epochs are exactly the shorter run's: for an engine whose training never reads the number of
+epochs planned (the few-shot engine: a constant meta learning rate, the same task sampler), a run
+of 120 epochs is a run of 40 followed by 80 more. Such a finished run keeps its state for that.
+Engines whose schedules depend on training progress (DANN's lambda and learning rate) train anew.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,7 +32,7 @@ import torch
 from core.errors import UserError
 
 if TYPE_CHECKING:
-    from core.runs import RunStore, RunWriter
+    from core.runs import RunInfo, RunStore, RunWriter
 
 RESUME_FILE = "resume.safetensors"
 FORMAT = "transfer-explorer/resume"
@@ -150,3 +157,46 @@ def continue_run(store: RunStore, run_id: str, trainer: Resumable, facts: dict[s
     earlier = store.get(run_id).extra.get("resumed")
     resumed = [*(earlier if isinstance(earlier, list) else []), {"after_epoch": state.epoch, **facts}]
     return store.reopen(run_id, state.epoch, state.row, extra={"resumed": resumed}), state.epoch
+
+
+def shorter_run(store: RunStore, kind: str, config: Any) -> RunInfo | None:
+    """The longest finished run of `kind` whose settings are `config`'s but for fewer `epochs`, and
+    which kept its state after its last epoch; None when there is none."""
+    best = None
+    for info in store.list(kind):
+        try:
+            other = type(config).from_dict(info.config)
+        except UserError:
+            continue
+        if not other.epochs < config.epochs or replace(other, epochs=config.epochs) != config:
+            continue
+        if not info.complete or info.epochs_done != other.epochs or not (info.path / RESUME_FILE).is_file():
+            continue
+        if best is None or info.epochs_done > best.epochs_done:
+            best = info
+    return best
+
+
+def take_up_shorter(shorter: RunInfo, trainer: Resumable) -> int:
+    """Restore `trainer` from the state `shorter` kept after its last epoch (before the longer run's
+    folder is made, so a state that does not fit changes nothing); returns that epoch."""
+    path = shorter.path / RESUME_FILE
+    state = read(path)
+    if state.epoch != shorter.epochs_done:
+        raise UserError(
+            f"{path} is the state of epoch {state.epoch}, but run {shorter.run_id} has {shorter.epochs_done}"
+        )
+    trainer.restore(state, path)
+    return state.epoch
+
+
+def extend_run(store: RunStore, shorter: RunInfo, writer: RunWriter, epoch: int, files: Sequence[str]) -> None:
+    """Give the new run of `writer` the first `epoch` epochs of `shorter` (after take_up_shorter):
+    its metric rows and its `files` (the weights, say), and in run.json which run it went on from."""
+    for name in files:
+        if (shorter.path / name).is_file():
+            tmp = writer.folder / f".{name}.copy"
+            shutil.copyfile(shorter.path / name, tmp)
+            tmp.replace(writer.folder / name)
+    writer.take_rows(store.metrics(shorter.run_id), epoch)
+    writer.update_extra(continued_from={"run_id": shorter.run_id, "after_epoch": epoch})

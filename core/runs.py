@@ -425,6 +425,8 @@ class RunWriter:
 
     def __init__(self, folder: Path, doc: dict[str, Any], rows: list[dict[str, Any]] | None = None):
         self.folder = folder
+        # Whether a completed run keeps its resume state (core.resume: a longer run starts from it).
+        self.keeps_state = False
         self._doc = doc
         self._rows: list[dict[str, Any]] = list(rows or [])
         if rows is not None:
@@ -448,6 +450,13 @@ class RunWriter:
     ) -> None:
         atomic.write_tensors(self.folder / name, tensors, metadata)
 
+    def take_rows(self, rows: list[dict[str, Any]], epochs_done: int) -> None:
+        """Start from another run's rows up to `epochs_done` (a longer run that goes on from it)."""
+        self._rows = [dict(r) for r in rows if r["epoch"] <= epochs_done]
+        atomic.write_json(self.folder / "metrics.json", self._rows)
+        self._doc["epochs_done"] = epochs_done
+        self._save_doc()
+
     def add_epoch(self, row: dict[str, Any], epochs_done: int) -> None:
         """Record a finished epoch: its metrics row, then the epoch count in run.json."""
         self._rows.append(row)
@@ -462,7 +471,7 @@ class RunWriter:
         self._doc["error"] = error
         self._doc.pop("owner", None)
         self._save_doc()
-        if status == "complete":  # only an interrupted run is continued: its state is no longer needed
+        if status == "complete" and not self.keeps_state:  # only an interrupted run is continued
             from core.resume import RESUME_FILE
 
             (self.folder / RESUME_FILE).unlink(missing_ok=True)

@@ -84,6 +84,25 @@ def test_a_few_shot_run_continued_after_a_stop_equals_one_that_ran_through(tmp_p
     _same_files(whole.info.path, again.info.path, ["weights.safetensors"])
 
 
+def test_a_longer_few_shot_run_starts_where_a_shorter_one_of_its_settings_ended(tmp_path):
+    data = tiny_omniglot()
+    settings = dict(data="synthetic", steps_per_epoch=2, meta_batch=2, val_characters=6, val_episodes=10)
+    longer = FewShotConfig(**settings, epochs=4)
+    whole = run_fewshot(longer, RunStore(tmp_path / "whole"), device="cpu", data=data)
+    store = RunStore(tmp_path / "store")
+    short = run_fewshot(FewShotConfig(**settings, epochs=2), store, device="cpu", data=data)
+    assert (short.info.path / RESUME_FILE).is_file()  # kept, for a longer run to go on from
+    run_fewshot(FewShotConfig(**{**settings, "meta_lr": 0.002}, epochs=1), store, device="cpu", data=data)
+    grown = run_fewshot(longer, store, device="cpu", data=data)
+    assert grown.info.extra["continued_from"] == {"run_id": short.info.run_id, "after_epoch": 2}
+    assert _numbers(grown.metrics) == _numbers(whole.metrics)  # the same numbers as from scratch
+    _same_files(whole.info.path, grown.info.path, ["weights.safetensors"])
+    again = run_fewshot(FewShotConfig(**settings, epochs=3), RunStore(tmp_path / "other"), device="cpu", data=data)
+    assert "continued_from" not in again.info.extra  # no shorter run in that store: trained from scratch
+    fresh = run_fewshot(FewShotConfig(**settings, epochs=3), store, device="cpu", data=data, retrain=True)
+    assert "continued_from" not in fresh.info.extra  # --retrain trains anew
+
+
 def test_resume_from_the_command_line_uses_the_runs_own_settings(tmp_path, monkeypatch, capsys):
     import core.dann.run
 

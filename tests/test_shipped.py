@@ -67,7 +67,7 @@ def test_the_projects_own_shipped_list_is_readable():
     for r in runs:  # every shipped run is in the store, trained by the command of its kind
         assert (ROOT / "checkpoints" / r.run_id / "run.json").is_file()
         kind = r.run_id.split("-")[0]
-        assert kind in ("dann", "fewshot") and r.command.startswith(f"python -m core {kind} ")
+        assert kind in ("dann", "fewshot", "lifelong") and r.command.startswith(f"python -m core {kind} ")
     assert len({r.title for r in runs}) == len(runs)
 
 
@@ -95,11 +95,13 @@ def test_each_shipped_command_makes_its_run_again():
     from core.__main__ import _config_from_args, build_parser
     from core.dann.config import DANNConfig
     from core.fewshot.config import FewShotConfig
+    from core.lifelong.config import LifelongConfig
 
+    configs = {"dann": DANNConfig, "fewshot": FewShotConfig, "lifelong": LifelongConfig}
     for r in read_shipped(RunStore(ROOT / "checkpoints")):
         argv = shlex.split(r.command)[3:]  # after "python -m core"
         args = build_parser().parse_args(argv)
-        config = _config_from_args(DANNConfig if args.command == "dann" else FewShotConfig, args)
+        config = _config_from_args(configs[args.command], args)
         assert config.run_id() == r.run_id, r.command
 
 

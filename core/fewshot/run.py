@@ -33,7 +33,7 @@ from core.fewshot.trainer import (
 )
 from core.models.conv4 import HEAD_KEYS, Conv4
 from core.paths import portable
-from core.resume import RESUME_FILE, continue_run
+from core.resume import RESUME_FILE, continue_run, extend_run, shorter_run, take_up_shorter
 from core.runs import (
     RunInfo,
     RunOutcome,
@@ -81,7 +81,9 @@ def train_epochs(
 ) -> Iterator[EpochResult]:
     """Train `config` into the store, yielding each epoch once it is stored: from scratch, or with
     `resume` from the state an interrupted run stored after its last finished epoch. A stored run
-    with finished epochs is replaced only with `retrain` (RunStore.create says why).
+    with finished epochs is replaced only with `retrain` (RunStore.create says why). A new run whose
+    settings but for `epochs` are those of a finished shorter run starts where that one ended (its
+    first epochs would be the same, exactly: core.resume.shorter_run), unless `retrain`.
 
     The run is marked complete at the end, "cancelled" when a step callback raises
     TrainingCancelled (finished epochs stay), and "failed" with the message on any other error.
@@ -96,6 +98,8 @@ def train_epochs(
     if resume:
         writer, start = continue_run(store, run_id, trainer, facts)
     else:
+        shorter = None if retrain else shorter_run(store, KIND, config)
+        start = take_up_shorter(shorter, trainer) if shorter is not None else 0
         writer = store.create(
             run_id,
             KIND,
@@ -110,7 +114,9 @@ def train_epochs(
                 "val_queries": VAL_QUERIES,
             },
         )
-        start = 0
+        if shorter is not None:
+            extend_run(store, shorter, writer, start, [WEIGHTS_FILE])
+    writer.keeps_state = True
     yield from record_epochs(writer, trainer.epochs(start), lambda result: _write_epoch(writer, trainer, result))
 
 

@@ -136,6 +136,7 @@ class Quadratic(Method):
     def __init__(self, config: LifelongConfig, net: nn.Module, stream: TaskStream):
         super().__init__(config, net, stream)
         self.terms: list[tuple[Params, Params]] = []  # (Omega, anchor) pairs
+        self._cached: tuple[int, Params, Params] | None = None  # (terms, A, B) of _sums
 
     def importance(self, task: int, generator: torch.Generator) -> Params:
         raise NotImplementedError
@@ -156,9 +157,23 @@ class Quadratic(Method):
         if self.config.strength == 0 or not self.terms:
             return
         with torch.no_grad():
+            if len(self.terms) == 1:
+                omega, anchor = self.terms[0]
+                for k, p in self.net.named_parameters():
+                    p.grad.add_(omega[k] * (p - anchor[k]), alpha=self.config.strength)
+                return
+            # EWC's sum over tasks, sum_k F_k (theta - theta*_k) = A theta - B with A = sum_k F_k and
+            # B = sum_k F_k theta*_k: two tensors per parameter at every step instead of 2 per task.
+            total, weighted = self._sums()
             for k, p in self.net.named_parameters():
-                g = sum(omega[k] * (p - anchor[k]) for omega, anchor in self.terms)
-                p.grad.add_(g, alpha=self.config.strength)
+                p.grad.add_(total[k] * p - weighted[k], alpha=self.config.strength)
+
+    def _sums(self) -> tuple[Params, Params]:
+        if self._cached is None or self._cached[0] != len(self.terms):
+            total = {k: sum(omega[k] for omega, _ in self.terms) for k in self.terms[0][0]}
+            weighted = {k: sum(omega[k] * anchor[k] for omega, anchor in self.terms) for k in self.terms[0][0]}
+            self._cached = (len(self.terms), total, weighted)
+        return self._cached[1], self._cached[2]
 
     def penalty(self) -> float:
         if not self.terms:
@@ -202,6 +217,7 @@ class Quadratic(Method):
                 pair.append(named)
             terms.append((pair[0], pair[1]))
         self.terms = terms
+        self._cached = None
 
 
 class L2(Quadratic):

@@ -17,7 +17,7 @@ from core.data.streams import TaskStream
 from core.device import environment
 from core.errors import UserError
 from core.lifelong.config import LifelongConfig
-from core.lifelong.files import IMPORTANCE_FILE, KIND, TASKS_FILE, WEIGHTS_FILE, importance_key
+from core.lifelong.files import IMPORTANCE_FILE, KIND, TASKS_FILE, importance_key
 from core.lifelong.metrics import RunMatrix, run_matrix
 from core.lifelong.trainer import EpochResult, LifelongTrainer, StepCallback
 from core.paths import portable
@@ -29,7 +29,6 @@ def _write_epoch(writer: RunWriter, trainer: LifelongTrainer, result: EpochResul
     if result.record is not None:
         _write_record(writer, result)
     if result.epoch > 0:
-        writer.write_tensors(WEIGHTS_FILE, trainer.weights(), {"epoch": str(result.epoch)})
         writer.write_tensors(RESUME_FILE, *trainer.resume_state(result.epoch, result.metrics))  # before the row
     writer.add_epoch(result.metrics, epochs_done=result.epoch)
 

@@ -202,9 +202,6 @@ class LifelongTrainer:
         strength 0 every regulariser trains on exactly fine-tuning's batches."""
         return torch.Generator().manual_seed((self.config.seed * 1_000_003 + 7_919 * (task + 1)) % 2**63)
 
-    def weights(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
-
     def _resumable(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, torch.Generator]]:
         return {"model": self.net.state_dict(), "previous": self.previous}, {"batches": self.generator}
 
