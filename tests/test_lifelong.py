@@ -24,7 +24,7 @@ from core.lifelong.trainer import LifelongTrainer
 from core.resume import RESUME_FILE
 from core.runs import RunStore, TrainingCancelled
 from tests.data.conftest import REAL_DATA_DIR
-from tests.lifelong import coded_digits, tiny_stream
+from tests.lifelong import tiny_stream
 
 TINY = dict(stream="permuted", tasks=3, hidden=16, layers=1, batch_size=50, importance_items=60)
 
@@ -167,10 +167,12 @@ def test_si_accumulates_minus_gradient_times_step():
 # ---- the methods against fine-tuning -----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 @pytest.mark.parametrize("method", REGULARISERS)
-def test_strength_zero_is_fine_tuning_exactly(method):
-    reference, rows = trained(tiny(method="finetune", tasks=2))
-    other, other_rows = trained(tiny(method=method, tasks=2, strength=0.0))
+def test_strength_zero_is_fine_tuning_exactly(method, optimizer):
+    opt = dict(optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 0.001)
+    reference, rows = trained(tiny(method="finetune", tasks=2, **opt))
+    other, other_rows = trained(tiny(method=method, tasks=2, strength=0.0, **opt))
     strip = lambda rs: [{k: v for k, v in r.items() if k not in ("seconds", "penalty")} for r in rs]
     assert strip(other_rows) == strip(rows)
     for (k, a), b in zip(reference.net.state_dict().items(), other.net.state_dict().values()):
@@ -184,6 +186,22 @@ def test_a_regulariser_keeps_the_first_task_closer_than_fine_tuning(method):
     moved = lambda t: sum(layer["drift"] for layer in t.records[1].layers)  # while learning task 2
     assert moved(protected) < moved(reference)
     assert rows[-1]["penalty"] > 0
+
+
+def test_with_sgd_the_penalty_is_an_exact_proximal_step():
+    config = tiny(method="ewc", tasks=2, optimizer="sgd", lr=0.1, strength=1e6)
+    trainer = LifelongTrainer(config, stream=tiny_stream("permuted", 2))
+    list(trainer.epochs())  # two tasks: two Fisher terms
+    method = trainer.method
+    total, weighted = method._sums()
+    theta = {k: v.detach().clone() for k, v in trainer.net.named_parameters()}
+    method.proximal_step(0.1)
+    rate = 0.1 * 1e6
+    for k, p in trainer.net.named_parameters():  # argmin_x strength/2 sum_k F_k (x - a_k)^2 + (x - theta)^2 / (2 lr)
+        want = (theta[k] + rate * weighted[k]) / (1 + rate * total[k])
+        assert torch.allclose(p.detach(), want, rtol=1e-5, atol=1e-7)
+    # however strong the penalty, a step stays finite and between theta and the anchors' weighted mean
+    assert all(bool(torch.isfinite(p).all()) for p in trainer.net.parameters())
 
 
 def test_replay_never_stores_or_trains_on_test_items(monkeypatch):
@@ -356,7 +374,7 @@ def test_a_foreign_resume_state_changes_nothing(tmp_path):
 
 def test_task_incremental_reads_only_the_tasks_digits():
     config = tiny(stream="split", scenario="task", method="finetune", tasks=2)
-    images, labels = coded_digits(4, 0)
+    images, labels = streams.bar_digits(4, 0)
     trainer = LifelongTrainer(config, stream=tiny_stream("split", 2))
     logits = trainer._logits(1, trainer.stream.tasks[1].transform(images))
     assert logits.shape == (4, 2)
@@ -387,6 +405,14 @@ def test_the_command_line_learns_real_split_mnist(tmp_path, monkeypatch, capsys)
     assert "found stored run" in text and "0/1" in text and "average accuracy" in text
     assert main(["runs", "list", "--checkpoints", str(tmp_path)]) == 0
     assert "split MNIST (task-incremental), 2 tasks" in capsys.readouterr().out
+
+
+def test_the_synthetic_digits_need_no_mnist_and_name_another_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data"))
+    config = tiny(data="synthetic", tasks=2)
+    assert config.run_id() != tiny(tasks=2).run_id() and "data" not in tiny(tasks=2).to_dict()
+    outcome = run_lifelong(config, RunStore(tmp_path), download=False)
+    assert outcome.info.complete and outcome.info.extra["data"]["name"] == streams.SYNTHETIC_NAME
 
 
 def test_the_command_line_explains_bad_settings(tmp_path, capsys):

@@ -29,6 +29,12 @@ STREAMS = {
     "permuted": "every task applies its own fixed pixel permutation, task 1 the identity (the EWC paper's)",
     "split": "digit pairs 0/1, 2/3, 4/5, 6/7, 8/9 as 5 tasks",
 }
+DATA = {
+    "mnist": "MNIST's 60,000 training and 10,000 test digits",
+    "synthetic": "synthetic bar digits (2,000 training, 1,000 test images; no download): for tests, offline demos",
+}
+SYNTHETIC_ITEMS = (2000, 1000)
+SYNTHETIC_NAME = "synthetic bar digits (not MNIST)"
 DEFAULT_TASKS = {"rotated": 5, "permuted": 10, "split": 5}
 MAX_TASKS = {"rotated": 50, "permuted": 50, "split": 5}
 SIDE = 28
@@ -172,13 +178,40 @@ class TaskStream:
         return len(self.tasks)
 
 
+def bar_digits(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n, 28, 28) uint8 images and labels 0-9 in turn: digit d is a bright bar at rows 2d+4 and
+    2d+5 on faint noise, which every stream's rotation or permutation leaves learnable."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % CLASSES
+    images = torch.randint(0, 40, (n, SIDE, SIDE), generator=generator, dtype=torch.uint8)
+    rows = 2 * labels + 4
+    for offset in (0, 1):
+        images[torch.arange(n), rows + offset, 4:24] = 230
+    return images, labels
+
+
 def load_stream(
-    stream: str, tasks: int, *, angle_step: float = 20.0, seed: int = 0, download: bool = True
+    stream: str,
+    tasks: int,
+    *,
+    angle_step: float = 20.0,
+    seed: int = 0,
+    data: str = "mnist",
+    download: bool = True,
 ) -> TaskStream:
-    """The stream's tasks over real MNIST (core.data: read from EXPLORER_DATA_DIR, converted once)."""
+    """The stream's tasks over real MNIST (core.data: read from EXPLORER_DATA_DIR, converted once),
+    or over synthetic bar digits."""
     from core.data.domains import InputSpec, load_domain
 
     specs = task_specs(stream, tasks, angle_step, seed)
+    if data == "synthetic":
+        train, train_labels = bar_digits(SYNTHETIC_ITEMS[0], seed)
+        test, test_labels = bar_digits(SYNTHETIC_ITEMS[1], seed + 1)
+        return TaskStream(specs, train, train_labels, test, test_labels, seed=seed, name=SYNTHETIC_NAME)
+    if data != "mnist":
+        raise UserError(f"unknown data {data!r}; expected one of {', '.join(DATA)}")
     mnist = load_domain("mnist", InputSpec(1, SIDE), download=download)
     return TaskStream(
         specs,

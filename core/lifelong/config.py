@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from core.data.streams import DEFAULT_TASKS, MAX_TASKS, STREAMS
+from core.data.streams import DATA, DEFAULT_TASKS, MAX_TASKS, STREAMS
 from core.errors import UserError
 from core.lifelong.files import KIND
 from core.options import check_types, config_dict, config_from_dict, option
@@ -52,6 +52,7 @@ _NETWORK = "network"
 _OPTIMISATION = "optimisation"
 _LIMITS = {"hidden": 4096, "layers": 8, "epochs": 1000, "batch_size": 4096, "importance_items": 60_000}
 MAX_BUFFER = 60_000
+OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class LifelongConfig:
     the Train view's form key, come from here."""
 
     stream: str = option("rotated", choices=STREAMS, group=_STREAM)
+    # Left out of stored configs at "mnist", so the id of an MNIST run does not depend on the field.
+    data: str = option("mnist", "the digits", choices=DATA, absent="mnist", group=_STREAM)
     tasks: int = option(0, "tasks in the stream; 0: rotated 5, permuted 10, split 5", group=_STREAM)
     angle_step: float = option(20.0, "rotated: degrees between one task and the next", group=_STREAM)
     scenario: str = option("task", "split", choices=SCENARIOS, group=_STREAM)
@@ -91,17 +94,23 @@ class LifelongConfig:
     layers: int = option(2, "mlp: hidden layers", group=_NETWORK)
     epochs: int = option(1, "epochs per task", group=_OPTIMISATION)
     batch_size: int = option(128, "items per step (replay adds as many from the buffer)", group=_OPTIMISATION)
-    lr: float = option(0.001, "Adam learning rate (Adam starts afresh at every task)", group=_OPTIMISATION)
+    optimizer: str = option(
+        "adam", "the optimizer, started afresh at every task", choices=OPTIMIZERS, group=_OPTIMISATION
+    )
+    lr: float = option(0.001, "learning rate", group=_OPTIMISATION)
+    momentum: float = option(0.0, "SGD momentum", absent=0.0, group=_OPTIMISATION)
     seed: int = option(0, "seed for initialisation, batch order and the permutations", group=_OPTIMISATION)
 
     def __post_init__(self) -> None:
         check_types(self)
         for name, allowed in (
             ("stream", STREAMS),
+            ("data", DATA),
             ("method", METHODS),
             ("scenario", SCENARIOS),
             ("model", MODELS),
             ("fisher", FISHERS),
+            ("optimizer", OPTIMIZERS),
         ):
             if getattr(self, name) not in allowed:
                 raise UserError(f"unknown {name} {getattr(self, name)!r}; expected one of {', '.join(allowed)}")
@@ -126,6 +135,8 @@ class LifelongConfig:
         for name, most in _LIMITS.items():
             if not 1 <= getattr(self, name) <= most:
                 raise UserError(f"{name} must be from 1 to {most:,}, got {getattr(self, name)}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise UserError(f"momentum must be in [0, 1), got {self.momentum:g}")
         if not 0.0 < self.lr <= 10.0:
             raise UserError(f"lr must be in (0, 10], got {self.lr:g}")
         if not 0 <= self.seed < 2**63:
@@ -156,6 +167,8 @@ class LifelongConfig:
             d.pop("scenario")
         if self.model != "mlp":
             d.pop("layers")
+        if self.optimizer != "sgd":
+            d.pop("momentum", None)
         return d
 
     @classmethod

@@ -15,9 +15,17 @@ they keep:
   Omega_i += max(0, omega_i / (Delta_i^2 + xi)), Delta_i how far theta_i moved over the task
   (a negative share, a weight whose moves raised the loss, counts as 0, so the penalty never
   pushes a weight away); around the latest weights.
-The penalty's gradient, strength * sum_k Omega_k (theta - theta*_k), is added to the task loss's
-gradient in place (so SI reads g before it is added), and at strength 0 nothing is added at all:
-every regulariser is then fine-tuning exactly.
+With Adam, the penalty's gradient, strength * sum_k Omega_k (theta - theta*_k), is added to the task
+loss's gradient (after SI has read g). With SGD the penalty is taken as a proximal step after the
+optimizer's step on the task loss alone,
+
+    theta <- (theta + eta strength B) / (1 + eta strength A),  A = sum_k Omega_k,  B = sum_k Omega_k theta*_k,
+
+the exact minimiser of the penalty plus (theta - theta_after_step)^2 / (2 eta): its fixed points are
+those of gradient descent on the whole loss, and unlike an explicit step it cannot overshoot, however
+large eta * strength * Omega grows (an explicit SGD step diverges once it passes 2, which EWC's
+Fisher reaches at lr 0.1 and strength 100 on permuted MNIST). At strength 0 nothing is added or
+taken at all: every regulariser is then fine-tuning exactly.
 
 The references change the batches instead: `joint` draws every batch evenly from every task seen
 so far; `replay` adds a batch from a buffer of earlier tasks' training items (their share of
@@ -57,8 +65,17 @@ class Method:
     def begin_task(self, task: int) -> None:
         """Called before the first step of `task` (0-based)."""
 
+    def before_step(self) -> None:
+        """Called with the task loss's gradient in .grad, before anything else touches it."""
+
     def add_penalty_grad(self) -> None:
         """Add the penalty's gradient to the parameters' .grad (which hold the task loss's)."""
+
+    def proximal_step(self, lr: float) -> None:
+        """Take the penalty's proximal step of size `lr` (after the optimizer's step)."""
+
+    def after_step(self) -> None:
+        """Called once the step, the penalty's part included, is taken."""
 
     def penalty(self) -> float:
         """The penalty's value at the current weights (for the metrics)."""
@@ -168,6 +185,15 @@ class Quadratic(Method):
             for k, p in self.net.named_parameters():
                 p.grad.add_(total[k] * p - weighted[k], alpha=self.config.strength)
 
+    def proximal_step(self, lr: float) -> None:
+        if self.config.strength == 0 or not self.terms:
+            return
+        rate = lr * self.config.strength
+        total, weighted = self._sums()
+        with torch.no_grad():
+            for k, p in self.net.named_parameters():
+                p.add_(weighted[k], alpha=rate).div_(total[k] * rate + 1.0)
+
     def _sums(self) -> tuple[Params, Params]:
         if self._cached is None or self._cached[0] != len(self.terms):
             total = {k: sum(omega[k] for omega, _ in self.terms) for k in self.terms[0][0]}
@@ -268,14 +294,13 @@ class SI(Quadratic):
         self.omega = {k: torch.zeros_like(v) for k, v in self.net.named_parameters()}
         self.start = {k: v.detach().clone() for k, v in self.net.named_parameters()}
 
-    def add_penalty_grad(self) -> None:
+    def before_step(self) -> None:
         # the task loss's gradient, kept for the path integral before the penalty's is added
         self._task_grad = {k: p.grad.detach().clone() for k, p in self.net.named_parameters()}
         self._before = {k: p.detach().clone() for k, p in self.net.named_parameters()}
-        super().add_penalty_grad()
 
     def after_step(self) -> None:
-        """omega += -g * delta_theta for the step just taken."""
+        """omega += -g * delta_theta for the step just taken (the penalty's part of it included)."""
         with torch.no_grad():
             for k, p in self.net.named_parameters():
                 self.omega[k] -= self._task_grad[k] * (p - self._before[k])

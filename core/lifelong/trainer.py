@@ -28,7 +28,7 @@ from core.data.streams import TaskStream, load_stream
 from core.device import pick_device, seed_everything
 from core.errors import UserError
 from core.lifelong.config import LifelongConfig
-from core.lifelong.methods import SI, Method, make_method
+from core.lifelong.methods import Method, make_method
 from core.models.lifelong_nets import first_layer, input_picture, lifelong_net
 from core.runs import TrainingDiverged
 
@@ -73,7 +73,12 @@ class LifelongTrainer:
         if self.device.type != "cpu":
             raise UserError("the lifelong engine trains on the CPU (its networks are small); use --device cpu")
         self.stream = stream or load_stream(
-            config.stream, config.tasks, angle_step=config.angle_step, seed=config.seed, download=download
+            config.stream,
+            config.tasks,
+            angle_step=config.angle_step,
+            seed=config.seed,
+            data=config.data,
+            download=download,
         )
         if len(self.stream) != config.tasks:
             raise UserError(f"the stream has {len(self.stream)} tasks, the config {config.tasks}")
@@ -88,6 +93,8 @@ class LifelongTrainer:
         self.total_steps = sum(self.steps_per_task)
 
     def _optimizer(self) -> torch.optim.Optimizer:
+        if self.config.optimizer == "sgd":
+            return torch.optim.SGD(self.net.parameters(), lr=self.config.lr, momentum=self.config.momentum)
         return torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
 
     def _logits(self, task: int, x: torch.Tensor) -> torch.Tensor:
@@ -124,10 +131,14 @@ class LifelongTrainer:
             loss = F.cross_entropy(self._logits(t, x), self._targets(t, y), reduction="sum") / total
             loss.backward()
             loss_value += float(loss.detach())
-        self.method.add_penalty_grad()
-        self.optimizer.step()
-        if isinstance(self.method, SI):
-            self.method.after_step()
+        self.method.before_step()
+        if self.config.optimizer == "sgd":
+            self.optimizer.step()
+            self.method.proximal_step(self.config.lr)
+        else:
+            self.method.add_penalty_grad()
+            self.optimizer.step()
+        self.method.after_step()
         return loss_value
 
     def _train_epoch(self, task: int, step0: int) -> tuple[float, int]:
