@@ -2,8 +2,8 @@
 # Trains the runs listed in checkpoints/shipped.json with the project's own CLI, each with its
 # recorded command, then computes the t-SNE, UMAP and PCA maps of the DANN runs. A run that is
 # already stored is found, not retrained, and cached maps are reused, so re-running is cheap.
-# The DANN runs take minutes each on 2 CPU cores; the few-shot (MAML) runs want a GPU (about 10
-# minutes each there, many hours on 2 CPU cores).
+# The DANN runs take minutes each on 2 CPU cores, the lifelong runs one to six; the few-shot (MAML)
+# runs want a GPU (about 10 minutes each there, many hours on 2 CPU cores).
 # Usage: checkpoints/train_shipped.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
