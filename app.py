@@ -12,4 +12,7 @@ domain_adaptation = st.Page(
     url_path="domain-adaptation",
 )
 few_shot = st.Page("app_pages/few_shot.py", title="Few-shot drawing", icon=":material/draw:", url_path="few-shot")
-st.navigation([home, domain_adaptation, few_shot]).run()
+lifelong = st.Page(
+    "app_pages/lifelong.py", title="Lifelong learning", icon=":material/stacked_line_chart:", url_path="lifelong"
+)
+st.navigation([home, domain_adaptation, few_shot, lifelong]).run()

@@ -771,7 +771,7 @@ try:
         _train_view(jobs, store, present)
     else:
         shipped = _shipped(store)
-        runs = explore.shipped_first(explore.explorable_runs(store), shipped)
+        runs = run_names.shipped_first(explore.explorable_runs(store), shipped)
         if not runs:
             st.info(f"No runs with feature snapshots in `{store.root}` yet: train one under Train.")
         elif view == "Explore":

@@ -65,7 +65,8 @@ def _run_rows(store: RunStore) -> list[dict]:
 st.title("Transfer Explorer")
 st.markdown(
     "Watch transfer learning happen: domain-adversarial networks (DANN) aligning labelled digits with "
-    "unlabelled ones epoch by epoch, and a meta-learned network (MAML) adapting to characters you draw."
+    "unlabelled ones epoch by epoch, a meta-learned network (MAML) adapting to characters you draw, and a "
+    "network learning digit tasks one after another while it forgets, or protects, the earlier ones."
 )
 
 st.subheader("Pages")
@@ -82,6 +83,14 @@ st.markdown(
     "on Omniglot adapts to your drawings in a gradient step or two. Compare it with first-order MAML, a "
     "transfer baseline and Prototypical Networks, each with its measured accuracy, and browse Omniglot's "
     "evaluation episodes solver by solver."
+)
+
+st.page_link("app_pages/lifelong.py", label="**Lifelong learning**", icon=":material/stacked_line_chart:")
+st.markdown(
+    "Train a stream of MNIST tasks (rotated, permuted or split digits) in the background with fine-tuning, EWC, "
+    "online EWC, MAS, SI, SCP, L2, replay or joint training, and watch the accuracy matrix fill in task by task. "
+    "Explore a run's forgetting, where in the image each method protects and how far each layer moved; compare "
+    "methods on the same stream; and see on two weights why a penalty helps."
 )
 
 st.subheader("Device")
@@ -106,9 +115,10 @@ except UserError as exc:
 if shipped:
     st.caption(
         f"Trained with the commands listed in `{store.root / SHIPPED_FILE}`; open the DANN runs under "
-        "**Domain adaptation** → Explore or Compare, the few-shot ones under **Few-shot drawing**. "
-        "Accuracy: on the target domain (DANN), or 5-way 1-shot on Omniglot's evaluation alphabets "
-        "(few-shot)."
+        "**Domain adaptation** → Explore or Compare, the few-shot ones under **Few-shot drawing**, the lifelong "
+        "ones under **Lifelong learning**. Accuracy: on the target domain (DANN), 5-way 1-shot on Omniglot's "
+        "evaluation alphabets (few-shot), or the mean over every task's test split after the last epoch "
+        "(lifelong)."
     )
     _table(shipped, "run")
 elif shipped is not None:

@@ -1,10 +1,14 @@
 """How the app names a stored run: one label for every picker, one short name for legends, one
-row for Home's tables, all from core.describe's one description of a run."""
+row for Home's tables, all from core.describe's one description of a run; and the order pickers
+list runs in (the shipped ones first)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from core.describe import describe_run
 from core.runs import RunInfo
+from core.shipped import ShippedRun
 
 
 def run_label(info: RunInfo, title: str | None = None) -> str:
@@ -25,3 +29,12 @@ def run_what(info: RunInfo) -> str:
     """Data and method, for a table's "what" column: "mnist → mnistm · dann (log)"."""
     d = describe_run(info)
     return f"{d.data} · {d.method}"
+
+
+def shipped_first(runs: Iterable[RunInfo], shipped: Sequence[ShippedRun]) -> list[RunInfo]:
+    """The shipped runs in the order shipped.json lists them, then the others in the given order."""
+    runs = list(runs)
+    by_id = {r.run_id: r for r in runs}
+    first = [by_id[s.run_id] for s in shipped if s.run_id in by_id]
+    listed = {s.run_id for s in shipped}
+    return first + [r for r in runs if r.run_id not in listed]

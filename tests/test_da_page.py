@@ -312,13 +312,13 @@ def test_shipped_runs_come_first_by_title_and_explore_and_compare_start_on_the_c
     }
     shipped = [ShippedRun(run_id, title, "python -m core dann") for run_id, title in titles.items()]
 
-    runs = explore.shipped_first(newest_first, shipped)
+    runs = run_names.shipped_first(newest_first, shipped)
     assert [r.run_id for r in runs] == ["dann-so", "dann-log", "dann-paper", "dann-c01", "dann-mine"]
     label = run_names.run_label(paper, "DANN paper schedule")
     assert label == "DANN paper schedule · shipped · mnist → mnistm · 6/6 epochs"
     assert run_names.run_label(paper).startswith("mnist → mnistm · dann · λ(p) =")
     assert explore.default_run(runs, shipped) is paper
-    assert explore.default_run(explore.shipped_first(newest_first, []), []) is mine  # nothing shipped: the newest
+    assert explore.default_run(run_names.shipped_first(newest_first, []), []) is mine  # nothing shipped: the newest
     assert explore.compare_defaults(runs) == ["dann-so", "dann-c01", "dann-paper"]
     assert explore.compare_defaults([mine, log, constant]) == ["dann-c01", "dann-mine"]  # the two that exist
     assert explore.compare_defaults([log, mine]) == ["dann-log", "dann-mine"]  # fewer than two: the first runs

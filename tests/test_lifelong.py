@@ -17,7 +17,7 @@ from core.data import streams
 from core.errors import UserError
 from core.lifelong import importance, metrics
 from core.lifelong.config import DEFAULT_STRENGTH, REGULARISERS, LifelongConfig
-from core.lifelong.files import IMPORTANCE_FILE, TASKS_FILE, describe
+from core.lifelong.files import IMPORTANCE_FILE, TASKS_FILE, describe, headline
 from core.lifelong.methods import SI, Replay
 from core.lifelong.run import load_run, run_lifelong, train_epochs
 from core.lifelong.trainer import LifelongTrainer
@@ -351,6 +351,8 @@ def test_a_killed_run_keeps_its_finished_tasks_and_resumes_exactly(tmp_path, met
     info = cut.get(config.run_id())
     assert info.status == "cancelled" and info.epochs_done == 3
     assert [e["task"] for e in load_run(cut, config.run_id()).records] == [1]
+    # the headline of an unfinished run: the tasks learned so far (task 1 only), not unlearned ones
+    assert headline(cut, info) == load_run(cut, config.run_id()).matrix.scores().average_accuracy
     list(train_epochs(config, cut, stream=tiny_stream("permuted", 3), resume=True))
     assert cut.get(config.run_id()).complete
     assert untimed(cut.metrics(config.run_id())) == untimed(whole.metrics(config.run_id()))

@@ -68,7 +68,7 @@ class LifelongConfig:
     data: str = option("mnist", "the digits", choices=DATA, absent="mnist", group=_STREAM)
     tasks: int = option(0, "tasks in the stream; 0: rotated 5, permuted 10, split 5", group=_STREAM)
     angle_step: float = option(20.0, "rotated: degrees between one task and the next", group=_STREAM)
-    scenario: str = option("task", "split", choices=SCENARIOS, group=_STREAM)
+    scenario: str = option("task", "split: how a task is told apart at test", choices=SCENARIOS, group=_STREAM)
     method: str = option("ewc", choices=METHODS, group=_METHOD)
     strength: float = option(
         -1.0,

@@ -82,12 +82,17 @@ def describe(info: RunInfo) -> RunDescription:
 
 
 def headline(store: RunStore, info: RunInfo) -> float | None:
-    """The average accuracy over every task after the last one stored (None when unreadable)."""
+    """The average accuracy over the tasks learned so far, after the last of them (None when the run
+    has learned none or is unreadable)."""
     try:
         rows = store.metrics(info.run_id)
     except UserError:
         return None
-    if not rows:
+    ends = [r for r in rows if isinstance(r.get("task"), int) and r.get("task_epoch") == info.config.get("epochs")]
+    if not ends:
         return None
-    accs = [v for k, v in rows[-1].items() if k.startswith("acc_") and isinstance(v, (int, float))]
-    return sum(accs) / len(accs) if accs else None
+    learned = ends[-1]["task"]
+    accs = [ends[-1].get(f"acc_{j}") for j in range(1, learned + 1)]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in accs):
+        return None
+    return sum(accs) / len(accs)

@@ -1,6 +1,6 @@
 """What the Explore and Compare views read from the run store: which DANN runs have snapshots,
-which were shipped (listed first), which run each view opens on, the point clicked on a map, and
-the metrics as CSV."""
+which run each view opens on (shipped runs first: presenters.runs.shipped_first), the point
+clicked on a map, and the metrics as CSV."""
 
 from __future__ import annotations
 
@@ -24,15 +24,6 @@ def explorable_runs(store: RunStore) -> list[RunInfo]:
     return [r for r in store.list(KIND) if (r.path / INDEX_FILE).is_file() and (r.path / snapshot_file(0)).is_file()]
 
 
-def shipped_first(runs: Iterable[RunInfo], shipped: Sequence[ShippedRun]) -> list[RunInfo]:
-    """The shipped runs in the order shipped.json lists them, then the others in the given order."""
-    runs = list(runs)
-    by_id = {r.run_id: r for r in runs}
-    first = [by_id[s.run_id] for s in shipped if s.run_id in by_id]
-    listed = {s.run_id for s in shipped}
-    return first + [r for r in runs if r.run_id not in listed]
-
-
 def _is(info: RunInfo, variant: str, schedule: str | None = None, value: float | None = None) -> bool:
     cfg = info.config
     kind = (cfg.get("schedule") or {}).get("kind")
@@ -45,7 +36,7 @@ def _is(info: RunInfo, variant: str, schedule: str | None = None, value: float |
 
 def default_run(runs: Sequence[RunInfo], shipped: Sequence[ShippedRun]) -> RunInfo:
     """What Explore opens when no run is picked: the shipped DANN run with the paper's schedule,
-    else the first shipped run, else the newest (`runs` shipped first, as `shipped_first` orders)."""
+    else the first shipped run, else the newest (`runs` shipped first, as `presenters.runs.shipped_first` orders)."""
     ids = {s.run_id for s in shipped}
     paper = [r for r in runs if r.run_id in ids and _is(r, "dann", "dann")]
     return paper[0] if paper else runs[0]

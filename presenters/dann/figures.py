@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from core.dann.points import Points
@@ -26,18 +27,7 @@ if TYPE_CHECKING:
 
 COLOUR_BY = ("domain", "class")
 DOMAIN_COLOURS = ("#1f77b4", "#e4572e")  # source, target
-CLASS_COLOURS = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
+CLASS_COLOURS = tuple(c.lower() for c in qualitative.D3)  # plotly's ten D3 colours
 UNKNOWN_COLOUR = "#9e9e9e"
 SYMBOLS = ("circle", "diamond")  # source, target, when markers tell the domains apart
 METRIC_NAMES = {
