@@ -415,6 +415,7 @@ def test_the_synthetic_digits_need_no_mnist_and_name_another_run(tmp_path, monke
     assert config.run_id() != tiny(tasks=2).run_id() and "data" not in tiny(tasks=2).to_dict()
     outcome = run_lifelong(config, RunStore(tmp_path), download=False)
     assert outcome.info.complete and outcome.info.extra["data"]["name"] == streams.SYNTHETIC_NAME
+    assert "not MNIST" in describe(outcome.info).data
 
 
 def test_the_command_line_explains_bad_settings(tmp_path, capsys):

@@ -54,6 +54,8 @@ def stream_label(config: dict) -> str:
     """ "rotated MNIST, 5 tasks", "split MNIST (class-incremental), 5 tasks"."""
     stream = str(config.get("stream", "?"))
     label = STREAM_NAMES.get(stream, stream)
+    if config.get("data") == "synthetic":
+        label = label.replace("MNIST", "synthetic bar digits (not MNIST)")
     if stream == "split":
         label += " (class-incremental)" if config.get("scenario") == "class" else " (task-incremental)"
     tasks = config.get("tasks")
