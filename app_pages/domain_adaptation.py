@@ -8,12 +8,11 @@ or a second tab reattaches to it. What the page shows is made by presenters.dann
 from __future__ import annotations
 
 import re
-import uuid
 from functools import partial
 
 import streamlit as st
 
-from app_pages.background import job_registry
+from app_pages.background import cancel, flash, job_registry, may_cancel, me, shipped_runs, show_flash
 from app_pages.presentation import presentation_view
 from core.dann.config import AUGMENTS, VARIANTS
 from core.dann.jobs import MAPS, TRAIN, DANNJobs
@@ -27,7 +26,7 @@ from core.errors import UserError
 from core.jobs import JobStatus
 from core.paths import checkpoints_dir, folder_roots
 from core.runs import RunInfo, RunStore
-from core.shipped import ShippedRun, read_shipped
+from core.shipped import ShippedRun
 from presenters import runs as run_names
 from presenters.dann import explore, figures, form, schedule_preview
 
@@ -68,42 +67,8 @@ def _item_images(spec: str, model: str, edges: bool, ids: tuple[int, ...], name:
     return item_images(spec, model, ids, edges=edges, trained_on={"name": name, "eval_items": eval_items})
 
 
-def _me() -> str:
-    """This browser session's token: the jobs it starts are its own to cancel (a session never
-    cancels another's; the job named in its URL it may, so a refresh keeps Cancel)."""
-    return st.session_state.setdefault("owner", uuid.uuid4().hex)
-
-
-def _may_cancel(s: JobStatus) -> bool:
-    return s.owner in ("", _me()) or s.job_id == st.query_params.get("job")
-
-
-def _cancel(jobs: DANNJobs, job_id: str) -> None:
-    jobs.registry.cancel(job_id, by=None if job_id == st.query_params.get("job") else _me())
-
-
 def _start_maps(jobs: DANNJobs, run_id: str, settings: MapSettings) -> str:
-    return jobs.start_maps(run_id, settings, owner=_me())
-
-
-def _flash(kind: str, text: str) -> None:
-    """A message for the next script run (callbacks cannot draw)."""
-    st.session_state["flash"] = (kind, text)
-
-
-def _show_flash() -> None:
-    if "flash" in st.session_state:
-        kind, text = st.session_state.pop("flash")
-        getattr(st, kind)(text)
-
-
-def _shipped(store: RunStore) -> list[ShippedRun]:
-    """The runs shipped in the store; an unreadable shipped.json is shown, not fatal."""
-    try:
-        return read_shipped(store)
-    except UserError as err:
-        st.error(str(err))
-        return []
+    return jobs.start_maps(run_id, settings, owner=me())
 
 
 def _domain_names(info: RunInfo) -> tuple[str, str]:
@@ -242,9 +207,9 @@ def _start(jobs: DANNJobs, config, retrain: bool = False) -> None:
     """Start button: queue the training, or open the stored run when it was trained before; an
     interrupted earlier training is kept until the person chooses to train it again."""
     try:
-        started = jobs.start_training(config, retrain=retrain, owner=_me())
+        started = jobs.start_training(config, retrain=retrain, owner=me())
     except UserError as err:
-        _flash("error", str(err))
+        flash("error", str(err))
         return
     st.session_state["kept"] = started.run_id if started.kept is not None else None
     if started.kept is not None:
@@ -252,7 +217,7 @@ def _start(jobs: DANNJobs, config, retrain: bool = False) -> None:
     if started.found:
         _show_run(started.run_id)
         st.session_state["view"] = "Explore"
-        _flash("info", "This configuration was trained before: here is the stored run.")
+        flash("info", "This configuration was trained before: here is the stored run.")
     else:
         st.query_params["job"] = started.job_id
 
@@ -371,8 +336,8 @@ def _draw_job(jobs: DANNJobs, s: JobStatus) -> None:
         st.warning(
             f"The t-SNE frames could not be computed during training ({s.details.maps_error}); Explore computes them."
         )
-    if s.active and _may_cancel(s):
-        st.button("Cancel", key=f"cancel-{s.job_id}", on_click=_cancel, args=(jobs, s.job_id))
+    if s.active and may_cancel(s):
+        st.button("Cancel", key=f"cancel-{s.job_id}", on_click=cancel, args=(jobs.registry, s.job_id))
 
 
 def _draw_curves(s: JobStatus) -> None:
@@ -411,7 +376,7 @@ def _other_jobs(jobs: DANNJobs, current: str | None) -> None:
                 else f"{j.state}, epoch {j.details.epoch}/{j.details.epochs}"
             )
             cols[0].text(f"{j.title} · {where}")
-            if j.owner == _me():  # another session's job is listed, not handed over
+            if j.owner == me():  # another session's job is listed, not handed over
                 cols[1].button("Watch", key=f"watch-{j.job_id}", on_click=_watch, args=(j.job_id,))
 
 
@@ -466,8 +431,8 @@ def _wait_panel(jobs: DANNJobs, store: RunStore, job: JobStatus, run_id: str, me
         done = f"{s.step} of {s.total}" if s.total else s.note
         cols = st.columns([6, 1])
         cols[0].progress(s.fraction, text=f"{s.title} · {done}")
-        if s.kind == MAPS and _may_cancel(s):
-            cols[1].button("Cancel", key=f"cancel-maps-{s.job_id}", on_click=_cancel, args=(jobs, s.job_id))
+        if s.kind == MAPS and may_cancel(s):
+            cols[1].button("Cancel", key=f"cancel-maps-{s.job_id}", on_click=cancel, args=(jobs.registry, s.job_id))
 
     panel()
 
@@ -765,12 +730,12 @@ present = presentation_view(
 if _bound("view") not in VIEWS:
     st.session_state["view"] = VIEWS[0]
 view = st.segmented_control("View", VIEWS, key="view", required=True, bind="query-params", label_visibility="collapsed")
-_show_flash()
+show_flash()
 try:
     if view == "Train":
         _train_view(jobs, store, present)
     else:
-        shipped = _shipped(store)
+        shipped = shipped_runs(store)
         runs = run_names.shipped_first(explore.explorable_runs(store), shipped)
         if not runs:
             st.info(f"No runs with feature snapshots in `{store.root}` yet: train one under Train.")

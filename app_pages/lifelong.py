@@ -11,11 +11,10 @@ presenters.lifelong. Widgets keep their values across page switches (persist_sta
 from __future__ import annotations
 
 import re
-import uuid
 
 import streamlit as st
 
-from app_pages.background import job_registry
+from app_pages.background import cancel, flash, job_registry, may_cancel, me, shipped_runs, show_flash
 from app_pages.presentation import presentation_view
 from core.data import mnist
 from core.data.streams import STREAMS
@@ -27,7 +26,7 @@ from core.lifelong.files import METHOD_NAMES, STREAM_NAMES
 from core.lifelong.jobs import TRAIN, LifelongJobs
 from core.paths import checkpoints_dir
 from core.runs import RunInfo, RunStore, asked_again
-from core.shipped import ShippedRun, read_shipped
+from core.shipped import ShippedRun
 from presenters import runs as run_names
 from presenters.lifelong import explore, exports, figures, form, tables
 from presenters.lifelong import toy as toy_figures
@@ -63,40 +62,6 @@ def _load(root: str, run_id: str, updated: float):
     from core.lifelong.run import load_run
 
     return load_run(RunStore(root), run_id)
-
-
-def _me() -> str:
-    """This browser session's token, shared with the other pages: the jobs it starts are its own
-    to cancel (the job named in its URL it may cancel too, so a refresh keeps Cancel)."""
-    return st.session_state.setdefault("owner", uuid.uuid4().hex)
-
-
-def _may_cancel(s: JobStatus) -> bool:
-    return s.owner in ("", _me()) or s.job_id == st.query_params.get("job")
-
-
-def _cancel(jobs: LifelongJobs, job_id: str) -> None:
-    jobs.registry.cancel(job_id, by=None if job_id == st.query_params.get("job") else _me())
-
-
-def _flash(kind: str, text: str) -> None:
-    """A message for the next script run (callbacks cannot draw)."""
-    st.session_state["ll_flash"] = (kind, text)
-
-
-def _show_flash() -> None:
-    if "ll_flash" in st.session_state:
-        kind, text = st.session_state.pop("ll_flash")
-        getattr(st, kind)(text)
-
-
-def _shipped(store: RunStore) -> list[ShippedRun]:
-    """The runs shipped in the store; an unreadable shipped.json is shown, not fatal."""
-    try:
-        return read_shipped(store)
-    except UserError as err:
-        st.error(str(err))
-        return []
 
 
 def _bound(key: str):
@@ -288,16 +253,16 @@ def _start(jobs: LifelongJobs, config: LifelongConfig, stand_in: int | None, ret
     person chooses to train it again."""
     try:
         stream = stand_in_stream(config, stand_in) if stand_in is not None else None
-        started = jobs.start_training(config, retrain=retrain, owner=_me(), stream=stream)
+        started = jobs.start_training(config, retrain=retrain, owner=me(), stream=stream)
     except UserError as err:
-        _flash("error", str(err))
+        flash("error", str(err), key="ll_flash")
         return
     st.session_state["ll_kept"] = started.run_id if started.kept is not None else None
     if started.kept is not None:
         return
     if started.found:
         _open_run(started.run_id)
-        _flash("info", "This configuration was trained before: here is the stored run.")
+        flash("info", "This configuration was trained before: here is the stored run.", key="ll_flash")
     else:
         _watch(started.job_id)
 
@@ -444,8 +409,8 @@ def _draw_job(jobs: LifelongJobs, s: JobStatus) -> None:
         )
     else:
         st.error(f"The job failed: {s.error}")
-    if s.active and _may_cancel(s):
-        st.button("Cancel", key=f"ll_cancel-{s.job_id}", on_click=_cancel, args=(jobs, s.job_id))
+    if s.active and may_cancel(s):
+        st.button("Cancel", key=f"ll_cancel-{s.job_id}", on_click=cancel, args=(jobs.registry, s.job_id))
 
 
 def _draw_live(store: RunStore, s: JobStatus, present: bool) -> None:
@@ -489,7 +454,7 @@ def _other_jobs(jobs: LifelongJobs, current: str | None) -> None:
                 else f"{j.state}, epoch {j.details.epoch}/{j.details.epochs}"
             )
             cols[0].text(f"{j.title} · {where}")
-            if j.owner == _me():  # another session's job is listed, not handed over
+            if j.owner == me():  # another session's job is listed, not handed over
                 cols[1].button("Watch", key=f"ll_watch-{j.job_id}", on_click=_watch, args=(j.job_id,))
 
 
@@ -756,7 +721,7 @@ if _bound("ll_view") not in VIEWS:
 view = st.segmented_control(
     "View", VIEWS, key="ll_view", required=True, bind="query-params", label_visibility="collapsed"
 )
-_show_flash()
+show_flash("ll_flash")
 try:
     stand_in = stand_in_items()
     if stand_in is not None:
@@ -769,7 +734,7 @@ try:
     elif view == "Two-parameter picture":
         _toy_view(present)
     else:
-        shipped = _shipped(store)
+        shipped = shipped_runs(store)
         runs = run_names.shipped_first(explore.lifelong_runs(store), shipped)
         if not runs:
             st.info(f"No lifelong runs in `{store.root}` yet: train one under Train.")
