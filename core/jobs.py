@@ -132,6 +132,20 @@ class Job:
     def progress(self, step: int, total: int) -> None:
         self.step, self.total = step, total
 
+    def trainer_started(self, trainer: Any) -> None:
+        """A trainer's on_start: its `total_steps` become the job's total."""
+        self.total, self.note = trainer.total_steps, "training"
+        self.check_cancel()
+
+    def training_step(self, step: int, total: int) -> None:
+        """A trainer's on_step: the job's progress; a requested cancel stops the training there
+        (core.runs.TrainingCancelled: the run keeps its finished epochs)."""
+        from core.runs import TrainingCancelled
+
+        self.progress(step, total)
+        if self.cancel_requested:
+            raise TrainingCancelled
+
     def update(self, **changes: Any) -> None:
         """Change fields of the details (a reader sees all of the changes or none)."""
         with self._lock:

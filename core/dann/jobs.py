@@ -130,16 +130,7 @@ class DANNJobs:
         self, job: Job, config: DANNConfig, domains: tuple[Domain, Domain] | None, retrain: bool, resume: bool
     ) -> str:
         from core.dann.run import train_epochs
-        from core.runs import RunFinished, TrainingCancelled
-
-        def on_start(trainer) -> None:
-            job.total, job.note = trainer.total_steps, "training"
-            job.check_cancel()
-
-        def on_step(step: int, total: int) -> None:
-            job.progress(step, total)
-            if job.cancel_requested:
-                raise TrainingCancelled
+        from core.runs import RunFinished
 
         job.note = "loading data"
         epochs = train_epochs(
@@ -147,8 +138,8 @@ class DANNJobs:
             self.store,
             device=self.device,
             domains=domains,
-            on_step=on_step,
-            on_start=on_start,
+            on_step=job.training_step,
+            on_start=job.trainer_started,
             download=self.download,
             retrain=retrain,
             resume=resume,

@@ -85,24 +85,15 @@ class LifelongJobs:
 
     def _train(self, job: Job, config: LifelongConfig, stream, retrain: bool, resume: bool) -> str:
         from core.lifelong.run import train_epochs
-        from core.runs import RunFinished, TrainingCancelled
-
-        def on_start(trainer) -> None:
-            job.total, job.note = trainer.total_steps, "training"
-            job.check_cancel()
-
-        def on_step(step: int, total: int) -> None:
-            job.progress(step, total)
-            if job.cancel_requested:
-                raise TrainingCancelled
+        from core.runs import RunFinished
 
         job.note = "loading MNIST"
         epochs = train_epochs(
             config,
             self.store,
             stream=stream,
-            on_step=on_step,
-            on_start=on_start,
+            on_step=job.training_step,
+            on_start=job.trainer_started,
             download=self.download,
             retrain=retrain,
             resume=resume,
