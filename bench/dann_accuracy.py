@@ -14,7 +14,6 @@ when it trained (the device it trained on is in its run.json).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
@@ -22,7 +21,6 @@ from bench import report
 from core.dann.config import DANNConfig
 from core.dann.run import run_dann
 from core.dann.schedules import LambdaSchedule
-from core.errors import UserError
 from core.runs import RunStore
 
 SETTINGS: dict[str, dict] = {
@@ -47,25 +45,6 @@ ALIASES = {
 }
 
 
-def _spread(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
-
-
-def parse_override(text: str) -> tuple[str, object]:
-    """`field=value` for a plain DANNConfig field; the value is read as JSON (numbers, true/false,
-    quoted strings) or else taken as a bare string."""
-    field, sep, raw = text.partition("=")
-    plain = {f for f in DANNConfig.__dataclass_fields__ if f not in ("schedule", "lr")}
-    if not sep or field not in plain:
-        raise UserError(f"--set expects FIELD=VALUE with FIELD one of {sorted(plain)}, got {text!r}")
-    try:
-        return field, json.loads(raw)
-    except json.JSONDecodeError:
-        return field, raw
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", default="mnist:mnistm,mnist:usps", help="comma-separated source:target pairs")
@@ -84,7 +63,8 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="print only; do not append to BENCHMARKS.md")
     a = ap.parse_args()
     store = RunStore(a.checkpoints)
-    overrides = dict(parse_override(t) for t in a.set)
+    plain = {f for f in DANNConfig.__dataclass_fields__ if f not in ("schedule", "lr")}
+    overrides = dict(report.parse_override(t, plain) for t in a.set)
     rows = []
     for pair in a.pairs.split(","):
         source, target = pair.split(":")
@@ -114,7 +94,7 @@ def main() -> None:
                     "pair": f"{source} → {target}",
                     "setting": name,
                     "seeds": a.seeds,
-                    "target acc (mean ± sd)": _spread(accs),
+                    "target acc (mean ± sd)": report.spread(accs),
                     "min–max": f"{min(accs):.3f}–{max(accs):.3f}",
                     "source acc": f"{statistics.mean(src_accs):.3f}",
                     "train time / run": f"{statistics.mean(walls) / 60:.1f} min",

@@ -18,7 +18,6 @@ import statistics
 from pathlib import Path
 
 from bench import report
-from core.errors import UserError
 from core.lifelong.config import METHODS, LifelongConfig
 from core.lifelong.files import METHOD_NAMES, stream_label
 from core.lifelong.run import load_run, run_lifelong
@@ -31,24 +30,6 @@ STREAMS = {
     "split-task": {"stream": "split", "scenario": "task"},
     "split-class": {"stream": "split", "scenario": "class"},
 }
-
-
-def _spread(values: list[float]) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
-
-
-def parse_override(text: str) -> tuple[str, object]:
-    field, sep, raw = text.partition("=")
-    if not sep or field not in LifelongConfig.__dataclass_fields__:
-        raise UserError(f"--set expects FIELD=VALUE with FIELD a LifelongConfig field, got {text!r}")
-    try:
-        return field, json.loads(raw)
-    except json.JSONDecodeError:
-        return field, raw
 
 
 def main() -> None:
@@ -64,7 +45,7 @@ def main() -> None:
     )
     ap.add_argument("--no-write", action="store_true", help="print only; do not append to BENCHMARKS.md")
     a = ap.parse_args()
-    overrides = dict(parse_override(t) for t in a.set)
+    overrides = dict(report.parse_override(t, set(LifelongConfig.__dataclass_fields__)) for t in a.set)
     store = RunStore(Path(a.checkpoints))
     for stream in a.streams.split(","):
         rows = []
@@ -80,9 +61,9 @@ def main() -> None:
                 {
                     "method": METHOD_NAMES[method],
                     "strength": f"{config.strength:g}" if config.to_dict().get("strength") is not None else "-",
-                    "average accuracy": _spread([s.average_accuracy for s in scores]),
-                    "forgetting": _spread([s.forgetting for s in scores if s.forgetting is not None]),
-                    "BWT": _spread([s.bwt for s in scores if s.bwt is not None]),
+                    "average accuracy": report.spread([s.average_accuracy for s in scores]),
+                    "forgetting": report.spread([s.forgetting for s in scores if s.forgetting is not None]),
+                    "BWT": report.spread([s.bwt for s in scores if s.bwt is not None]),
                     "wall s (median)": f"{statistics.median(seconds):.0f}",
                 }
             )

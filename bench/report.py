@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import shlex
+import statistics
 import sys
 from pathlib import Path
 
 import torch
 
 import presenters.markdown
+from core.errors import UserError
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 
@@ -69,3 +72,24 @@ def publish(title: str, table: str, notes: str = "", *, write: bool = True) -> N
         append(title, table, notes)
     else:
         print(section(title, table, notes))
+
+
+def spread(values: list[float]) -> str:
+    """ "mean ± sd" over seeds ("-" for none, the value alone for one)."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def parse_override(text: str, fields: set[str]) -> tuple[str, object]:
+    """`field=value` for one of `fields`; the value is read as JSON (numbers, true/false, quoted
+    strings) or else taken as a bare string."""
+    field, sep, raw = text.partition("=")
+    if not sep or field not in fields:
+        raise UserError(f"--set expects FIELD=VALUE with FIELD one of {sorted(fields)}, got {text!r}")
+    try:
+        return field, json.loads(raw)
+    except json.JSONDecodeError:
+        return field, raw
