@@ -17,7 +17,7 @@ import streamlit as st
 from app_pages.background import cancel, flash, job_registry, may_cancel, me, shipped_runs, show_flash
 from app_pages.presentation import presentation_view
 from core.data import mnist
-from core.data.streams import STREAMS
+from core.data.streams import DATA, STREAMS
 from core.errors import UserError
 from core.jobs import JobStatus
 from core.lifelong import toy
@@ -30,8 +30,6 @@ from core.shipped import ShippedRun
 from presenters import runs as run_names
 from presenters.lifelong import explore, exports, figures, form, tables
 from presenters.lifelong import toy as toy_figures
-from presenters.lifelong.stand_in import ENV as STAND_IN_ENV
-from presenters.lifelong.stand_in import stand_in_items, stand_in_stream
 
 VIEWS = ("Train", "Explore", "Compare", "Two-parameter picture")
 POLL_SECONDS = 1.0
@@ -58,8 +56,8 @@ def _mnist_status():
 @st.cache_resource(max_entries=16, show_spinner="Reading the run…")
 def _load(root: str, run_id: str, updated: float):
     """A stored run, read again when its run.json changes (`updated`: a training stored an epoch).
-    core.lifelong.run imports torch (about 4 s): only Explore and Compare need it."""
-    from core.lifelong.run import load_run
+    (core.lifelong.stored reads a run without torch.)"""
+    from core.lifelong.stored import load_run
 
     return load_run(RunStore(root), run_id)
 
@@ -138,6 +136,14 @@ def _stream_controls() -> None:
     )
     cols[1].number_input(
         "Tasks", 1, form.max_tasks(stream), key="ll_f_tasks", help=form.help_text("tasks"), persist_state="session"
+    )
+    st.selectbox(
+        "Data",
+        tuple(DATA),
+        key="ll_f_data",
+        format_func=lambda d: form.choice_label("data", d),
+        help=form.help_text("data"),
+        persist_state="session",
     )
     if stream == "rotated":
         st.number_input(
@@ -247,13 +253,12 @@ def _advanced_controls() -> None:
         )
 
 
-def _start(jobs: LifelongJobs, config: LifelongConfig, stand_in: int | None, retrain: bool = False) -> None:
+def _start(jobs: LifelongJobs, config: LifelongConfig, retrain: bool = False) -> None:
     """Start button: queue the training (continuing an interrupted one), or open the stored run
     when it was trained before; an interrupted run that cannot be continued is kept until the
     person chooses to train it again."""
     try:
-        stream = stand_in_stream(config, stand_in) if stand_in is not None else None
-        started = jobs.start_training(config, retrain=retrain, owner=me(), stream=stream)
+        started = jobs.start_training(config, retrain=retrain, owner=me())
     except UserError as err:
         flash("error", str(err), key="ll_flash")
         return
@@ -283,7 +288,7 @@ def _start_label(jobs: LifelongJobs, store: RunStore, run_id: str) -> tuple[str,
     return "Start training", None
 
 
-def _train_view(jobs: LifelongJobs, store: RunStore, stand_in: int | None, present: bool) -> None:
+def _train_view(jobs: LifelongJobs, store: RunStore, present: bool) -> None:
     _init_form(jobs, store)
     left, right = st.columns([1, 1], gap="large")
     with left, _controls(present):
@@ -296,8 +301,7 @@ def _train_view(jobs: LifelongJobs, store: RunStore, stand_in: int | None, prese
         config = form.config_from_form(_form())
     except UserError as err:
         problems.append(str(err))
-    status = _mnist_status()
-    if stand_in is None and not status.available:
+    if _form()["data"] == "mnist" and not (status := _mnist_status()).available:
         problems.append(f"MNIST is not at hand: {status.detail}")
     with right:
         if config is not None:
@@ -315,15 +319,15 @@ def _train_view(jobs: LifelongJobs, store: RunStore, stand_in: int | None, prese
             type="primary",
             disabled=bool(problems),
             on_click=_start,
-            args=(jobs, config, stand_in),
+            args=(jobs, config),
             key="ll_start",
         )
         if run_id is not None and st.session_state.get("ll_kept") == run_id:
-            _kept_offer(jobs, store, config, stand_in, run_id)
+            _kept_offer(jobs, store, config, run_id)
         _job_section(jobs, store, present)
 
 
-def _kept_offer(jobs: LifelongJobs, store: RunStore, config: LifelongConfig, stand_in: int | None, run_id: str) -> None:
+def _kept_offer(jobs: LifelongJobs, store: RunStore, config: LifelongConfig, run_id: str) -> None:
     """An earlier training of this config stopped without what continuing needs: explore its
     finished tasks, or train again from the start (which deletes them)."""
     if not store.exists(run_id):
@@ -336,9 +340,7 @@ def _kept_offer(jobs: LifelongJobs, store: RunStore, config: LifelongConfig, sta
     )
     with st.container(horizontal=True):
         st.button("Explore the kept epochs", key="ll_kept_explore", on_click=_open_run, args=(kept.run_id,))
-        st.button(
-            "Train again from the start", key="ll_kept_retrain", on_click=_start, args=(jobs, config, stand_in, True)
-        )
+        st.button("Train again from the start", key="ll_kept_retrain", on_click=_start, args=(jobs, config, True))
 
 
 def _job_section(jobs: LifelongJobs, store: RunStore, present: bool) -> None:
@@ -723,14 +725,8 @@ view = st.segmented_control(
 )
 show_flash("ll_flash")
 try:
-    stand_in = stand_in_items()
-    if stand_in is not None:
-        st.warning(
-            f"{STAND_IN_ENV} is set: this server trains on {stand_in} synthetic bar digits instead of MNIST, "
-            "so the runs it trains are not MNIST runs."
-        )
     if view == "Train":
-        _train_view(jobs, store, stand_in, present)
+        _train_view(jobs, store, present)
     elif view == "Two-parameter picture":
         _toy_view(present)
     else:

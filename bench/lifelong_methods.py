@@ -20,7 +20,8 @@ from pathlib import Path
 from bench import report
 from core.lifelong.config import METHODS, LifelongConfig
 from core.lifelong.files import METHOD_NAMES, stream_label
-from core.lifelong.run import load_run, run_lifelong
+from core.lifelong.run import run_lifelong
+from core.lifelong.stored import load_run
 from core.paths import cache_dir
 from core.runs import RunStore
 

@@ -10,7 +10,7 @@
    does; with one run in the store, from reloading the page).
 
 The run is the first shipped lifelong run of the store, else its newest lifelong run trained on
-MNIST (not the stand-in digits), unless --run names one; the other is the next such run.
+MNIST (not the synthetic digits), unless --run names one; the other is the next such run.
 
     python -m bench.lifelong_page [--checkpoints DIR] [--run RUN_ID] [--repeats 10] [--no-write]
 """
@@ -30,8 +30,6 @@ from core.paths import checkpoints_dir
 from core.runs import RunInfo, RunStore
 from core.shipped import read_shipped
 from presenters.lifelong.explore import lifelong_runs
-from presenters.lifelong.stand_in import ENV as STAND_IN_ENV
-from presenters.lifelong.stand_in import NAME as STAND_IN_NAME
 from presenters.runs import run_label, shipped_first
 from tests.e2e.harness import CHROMIUM, LONG, launch_chromium, streamlit_server
 
@@ -51,7 +49,7 @@ DRAWN = """([keys, old]) => {
 def real_runs(store: RunStore, wanted: str | None) -> tuple[RunInfo, RunInfo | None]:
     """The run to draw (`wanted`, else the first shipped lifelong run, else the newest trained on
     MNIST), and another real run to switch to, when the store has one."""
-    runs = [r for r in lifelong_runs(store) if (r.extra.get("data") or {}).get("name") != STAND_IN_NAME]
+    runs = [r for r in lifelong_runs(store) if r.config.get("data", "mnist") == "mnist"]
     if not runs:
         sys.exit(
             f"no lifelong run trained on MNIST in {store.root}; train one first, e.g. "
@@ -67,7 +65,7 @@ def real_runs(store: RunStore, wanted: str | None) -> tuple[RunInfo, RunInfo | N
 
 def figure_keys(store: RunStore, info: RunInfo) -> list[str]:
     """The Explore view's figures for this run (forgetting needs two tasks, pictures an importance)."""
-    from core.lifelong.run import load_run
+    from core.lifelong.stored import load_run
 
     run = load_run(store, info.run_id)
     keys = ["ll_curves", "ll_matrix"]
@@ -168,8 +166,6 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="print only; do not append to BENCHMARKS.md")
     a = ap.parse_args()
     load = os.getloadavg()[0]
-    if os.environ.get(STAND_IN_ENV):
-        sys.exit(f"unset {STAND_IN_ENV}: this bench draws runs trained on MNIST")
     if not a.no_browser and not CHROMIUM.exists():
         sys.exit(f"needs Debian's Chromium at {CHROMIUM} (or --no-browser): apt-get install -y chromium")
     store = RunStore(a.checkpoints or checkpoints_dir())

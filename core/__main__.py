@@ -573,7 +573,8 @@ def _add_lifelong_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_lifelong(a: argparse.Namespace) -> int:
     from core.lifelong.config import LifelongConfig
     from core.lifelong.files import method_label, stream_label
-    from core.lifelong.run import load_run, run_lifelong
+    from core.lifelong.run import run_lifelong
+    from core.lifelong.stored import load_run
     from core.runs import RunStore
 
     config = _config_from_args(LifelongConfig, a)

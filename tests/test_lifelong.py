@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +21,15 @@ from core.lifelong import importance, metrics
 from core.lifelong.config import DEFAULT_STRENGTH, REGULARISERS, LifelongConfig
 from core.lifelong.files import IMPORTANCE_FILE, TASKS_FILE, describe, headline
 from core.lifelong.methods import SI, Replay
-from core.lifelong.run import load_run, run_lifelong, train_epochs
+from core.lifelong.run import run_lifelong, train_epochs
+from core.lifelong.stored import load_run
 from core.lifelong.trainer import LifelongTrainer
 from core.resume import RESUME_FILE
 from core.runs import RunStore, TrainingCancelled
 from tests.data.conftest import REAL_DATA_DIR
 from tests.lifelong import tiny_stream
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TINY = dict(stream="permuted", tasks=3, hidden=16, layers=1, batch_size=50, importance_items=60)
 
@@ -330,6 +335,26 @@ def test_damaged_task_records_are_reported(tmp_path):
     path.write_text("[]")
     with pytest.raises(UserError, match="safetensors"):
         load_run(store, config.run_id())
+
+
+def test_a_stored_run_is_read_without_torch(tmp_path):
+    """The page's Explore and Compare read runs through core.lifelong.stored; torch takes seconds
+    to import, so a server's first Explore must not need it."""
+    store = RunStore(tmp_path)
+    config = tiny(method="ewc", tasks=2)
+    run_lifelong(config, store, stream=tiny_stream("rotated", 2))
+    expected = load_run(store, config.run_id())
+    script = (
+        "import json, sys; from core.runs import RunStore; from core.lifelong.stored import load_run; "
+        f"run = load_run(RunStore({str(tmp_path)!r}), {config.run_id()!r}); "
+        "pictures = {t: p.tolist() for t, p in run.pictures.items()}; "
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'pictures': pictures, 'R': run.matrix.R.tolist()}))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    read = json.loads(done.stdout)
+    assert read["torch"] is False and sorted(read["pictures"]) == ["1", "2"]
+    assert np.array_equal(np.array(read["pictures"]["2"], dtype=np.float32), expected.pictures[2])
+    assert np.array_equal(np.array(read["R"]), expected.matrix.R)
 
 
 def _cancel_after(steps: int):

@@ -1,6 +1,6 @@
 """The lifelong page's presenters without a browser: the form <-> config, the runs Explore and
 Compare offer, the figures' traces, the tables, and the exports (CSV columns, a self-contained
-HTML file, PNGs that decode). Runs are tiny streams of the stand-in digits in a temporary store."""
+HTML file, PNGs that decode). Runs are tiny streams of the synthetic digits in a temporary store."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ import pytest
 import torch
 from PIL import Image
 
-from core.data.streams import Task, task_specs
+from core.data.streams import Task, load_stream, task_specs
 from core.errors import UserError
 from core.lifelong.config import DEFAULT_STRENGTH, LifelongConfig
-from core.lifelong.run import load_run, run_lifelong
+from core.lifelong.run import run_lifelong
+from core.lifelong.stored import load_run
 from core.runs import RunInfo, RunStore
-from presenters.lifelong import explore, exports, figures, form, stand_in, tables
+from presenters.lifelong import explore, exports, figures, form, tables
 from tests.tables import parse_markdown_table
 
-TINY = dict(hidden=16, layers=1, batch_size=50, importance_items=60)
-ITEMS = 200
+TINY = dict(data="synthetic", hidden=16, layers=1, batch_size=50, importance_items=60)
 
 
 def tiny(**kw) -> LifelongConfig:
@@ -30,7 +30,7 @@ def tiny(**kw) -> LifelongConfig:
 
 
 def trained(store: RunStore, config: LifelongConfig):
-    run_lifelong(config, store, stream=stand_in.stand_in_stream(config, ITEMS))
+    run_lifelong(config, store)
     return load_run(store, config.run_id())
 
 
@@ -92,19 +92,9 @@ def test_the_form_builds_the_config_it_shows_and_each_method_its_own_settings():
     assert "EWC \\(λ 50\\), sampled Fisher" in long
 
 
-def test_the_stand_in_is_asked_for_by_the_environment_and_checked(monkeypatch):
-    monkeypatch.delenv(stand_in.ENV, raising=False)
-    assert stand_in.stand_in_items() is None
-    monkeypatch.setenv(stand_in.ENV, "300")
-    assert stand_in.stand_in_items() == 300
-    for bad in ("many", "5", "-3", "70000"):
-        monkeypatch.setenv(stand_in.ENV, bad)
-        with pytest.raises(UserError, match=stand_in.ENV):
-            stand_in.stand_in_items()
-    stream = stand_in.stand_in_stream(LifelongConfig(stream="split", tasks=2), 100)
-    assert stream.name == stand_in.NAME and len(stream) == 2
-    assert len(stream.train_images) == 100 and len(stream.test_images) == 50
-    assert [t.name for t in stream.tasks] == ["0/1", "2/3"]
+def test_the_preview_says_when_the_digits_are_synthetic():
+    assert "synthetic bar digits" in form.preview_markdown(LifelongConfig(data="synthetic"))
+    assert "synthetic" not in form.preview_markdown(LifelongConfig())
 
 
 # ---- which runs ------------------------------------------------------------------------------------
@@ -208,7 +198,7 @@ def test_importance_pictures_are_one_heatmap_per_task_scaled_to_its_largest(ewc,
 def test_a_permuted_tasks_picture_is_put_back_at_the_pixels_it_reads(permuted):
     config = permuted.config
     spec = task_specs(config.stream, config.tasks, seed=config.seed)[1]
-    stream = stand_in.stand_in_stream(config, 20)
+    stream = load_stream(config.stream, config.tasks, seed=config.seed, data="synthetic")
     image = torch.arange(784, dtype=torch.uint8).remainder(251).view(1, 28, 28)
     seen = Task(spec, stream).transform(image).view(28, 28).numpy()  # each input position's pixel
     run = dataclasses.replace(permuted, pictures={1: np.ones((28, 28)), 2: seen})

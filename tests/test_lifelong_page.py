@@ -1,5 +1,5 @@
 """The lifelong page's logic under streamlit's AppTest: the controls make the config Start trains,
-a job trains a tiny stand-in stream and the matrix fills in, Cancel keeps the finished tasks and
+a job trains a tiny stream of synthetic digits and the matrix fills in, Cancel keeps the finished tasks and
 Start continues them, Explore and Compare draw stored runs, a damaged run is reported, the
 two-parameter picture follows its slider, and the widgets survive page switches."""
 
@@ -14,18 +14,21 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.data.streams import SYNTHETIC_NAME
 from core.lifelong.config import DEFAULT_STRENGTH, LifelongConfig
 from core.lifelong.files import TASKS_FILE
-from core.lifelong.run import load_run, run_lifelong
+from core.lifelong.run import run_lifelong
+from core.lifelong.stored import load_run
 from core.runs import RunStore
-from presenters.lifelong import explore, stand_in
+from presenters.lifelong import explore
 from tests.tables import parse_markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "app_pages" / "lifelong.py")
 APP = str(ROOT / "app.py")
-ITEMS = 200  # stand-in training images: the tiny network below learns a task of them in milliseconds
-NETWORK = dict(hidden=16, layers=1, batch_size=50)  # what _set_tiny_network sets
+# What _set_tiny_network sets: the synthetic digits (2,000 training images, which every task
+# transforms) and a network that learns a task of them in a fraction of a second.
+NETWORK = dict(data="synthetic", hidden=16, layers=1, batch_size=50)
 TINY = dict(**NETWORK, importance_items=60)
 
 
@@ -34,7 +37,6 @@ def store(tmp_path, monkeypatch) -> RunStore:
     monkeypatch.setenv("EXPLORER_CHECKPOINTS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "no-data"))
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv(stand_in.ENV, str(ITEMS))
     return RunStore(tmp_path / "runs")
 
 
@@ -77,11 +79,12 @@ def _texts(elements) -> list[str]:
 
 def _stored(store: RunStore, **kw):
     config = LifelongConfig(**{**TINY, "stream": "rotated", "tasks": 3, **kw})
-    run_lifelong(config, store, stream=stand_in.stand_in_stream(config, ITEMS))
+    run_lifelong(config, store)
     return load_run(store, config.run_id())
 
 
 def _set_tiny_network(at: AppTest) -> None:
+    at.selectbox(key="ll_f_data").set_value("synthetic")
     at.number_input(key="ll_f_hidden").set_value(16)
     at.number_input(key="ll_f_layers").set_value(1)
     at.number_input(key="ll_f_batch_size").set_value(50).run()
@@ -92,8 +95,8 @@ def _set_tiny_network(at: AppTest) -> None:
 
 def test_the_controls_make_the_config_and_start_trains_it_while_the_matrix_fills(store):
     at = _page()
+    at.selectbox(key="ll_f_data").set_value("synthetic").run()  # this test's store has no MNIST
     assert not at.exception and not at.error
-    assert any(stand_in.ENV in w for w in _texts(at.warning))  # the page says what it trains on
     at.selectbox(key="ll_f_stream").set_value("permuted").run()
     assert at.number_input(key="ll_f_tasks").value == 10  # the new stream's default
     assert at.number_input(key="ll_f_strength").value == DEFAULT_STRENGTH["ewc"] and at.number_input(
@@ -115,13 +118,14 @@ def test_the_controls_make_the_config_and_start_trains_it_while_the_matrix_fills
     assert any(f"Run id {expected.run_id()}" in c for c in _texts(at.caption))
     preview = next(m for m in _texts(at.markdown) if m.startswith("**3 tasks**"))
     assert "identity · permutation 1 · permutation 2" in preview and "MLP 784 → 16 → 10" in preview
+    assert "permuted synthetic bar digits" in preview  # the page says what it trains on
 
     at.button(key="ll_start").click().run()
     job = at.query_params["job"]
     _until(at, lambda at: "Finished: 3 epochs over the whole stream." in _texts(at.success))
     run = store.get(expected.run_id())
     assert run.status == "complete" and run.config == expected.to_dict()
-    assert run.extra["data"]["name"] == stand_in.NAME
+    assert run.extra["data"]["name"] == SYNTHETIC_NAME
     matrix = _chart(at, f"ll_live_matrix-{job}")["data"][0]
     assert np.isfinite(_array(matrix["z"])).all()  # every row filled in
     assert np.allclose(_array(matrix["z"]), load_run(store, expected.run_id()).matrix.R)
@@ -136,8 +140,7 @@ def test_the_controls_make_the_config_and_start_trains_it_while_the_matrix_fills
     assert {"ll_curves", "ll_matrix", "ll_forgetting", "ll_importance", "ll_drift"} <= set(_charts(at))
 
 
-def test_cancel_keeps_the_finished_tasks_and_start_continues_the_run(store, monkeypatch):
-    monkeypatch.setenv(stand_in.ENV, "2000")  # a few seconds a task here: time to cancel in task 2
+def test_cancel_keeps_the_finished_tasks_and_start_continues_the_run(store):
     at = _page()
     at.number_input(key="ll_f_tasks").set_value(2)
     at.selectbox(key="ll_f_method").set_value("si").run()
@@ -160,17 +163,19 @@ def test_cancel_keeps_the_finished_tasks_and_start_continues_the_run(store, monk
     assert store.get(config.run_id()).complete and at.query_params["job"] != job
 
 
-def test_without_mnist_start_is_refused_and_says_what_is_missing(store, monkeypatch):
-    monkeypatch.delenv(stand_in.ENV)
+def test_without_mnist_start_is_refused_and_says_what_is_missing_but_synthetic_digits_train(store):
     at = _page()
     assert not at.exception and not at.warning
     assert any(e.startswith("MNIST is not at hand: missing") for e in _texts(at.error))
     assert at.button(key="ll_start").disabled
+    at.selectbox(key="ll_f_data").set_value("synthetic").run()
+    assert not at.exception and not at.error and not at.button(key="ll_start").disabled
 
 
 def test_each_setting_is_shown_only_where_it_counts(store):
     keys = lambda at: {w.key for kind in ("selectbox", "number_input") for w in at.get(kind)}
     at = _page()
+    at.selectbox(key="ll_f_data").set_value("synthetic").run()  # no MNIST here
     assert {"ll_f_angle_step", "ll_f_fisher", "ll_f_importance_items", "ll_f_layers"} <= keys(at)
     assert not {"ll_f_scenario", "ll_f_gamma", "ll_f_buffer_size", "ll_f_slices"} & keys(at)
     at.selectbox(key="ll_f_stream").set_value("split").run()
@@ -236,7 +241,8 @@ def test_a_damaged_run_shows_an_error_and_the_page_keeps_working(store):
     assert not at.exception
     assert any("cannot be drawn" in e for e in _texts(at.error))  # the damaged one of the two
     at.segmented_control(key="ll_view").set_value("Train").run()
-    assert not at.exception and not at.error and at.button(key="ll_start")
+    assert not at.exception and at.button(key="ll_start")
+    assert [e for e in _texts(at.error) if not e.startswith("MNIST is not at hand")] == []  # this store has no MNIST
 
 
 def test_compare_offers_the_runs_of_the_explored_runs_stream_and_one_table(store):
@@ -296,7 +302,8 @@ def test_the_widgets_and_the_watched_job_survive_page_switches(store):
     at.number_input(key="ll_f_slices").set_value(7)
     at.number_input(key="ll_f_tasks").set_value(2)
     at.number_input(key="ll_f_layers").set_value(1)
-    at.number_input(key="ll_f_hidden").set_value(32).run()
+    at.number_input(key="ll_f_hidden").set_value(32)
+    at.selectbox(key="ll_f_data").set_value("synthetic").run()
     at.button(key="ll_start").click().run()
     job = at.query_params["job"]
     # finished before the switches: a page script parsed while the job's thread builds ASTs of its own

@@ -17,7 +17,7 @@ from core.runs import RunInfo, RunStore
 from presenters.lifelong.figures import RunView
 
 if TYPE_CHECKING:
-    from core.lifelong.run import LifelongRun
+    from core.lifelong.stored import LifelongRun
 
 COMPARED = 4  # runs Compare starts with
 NO_IMPORTANCE = {

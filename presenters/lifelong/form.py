@@ -133,6 +133,8 @@ def preview_markdown(config: LifelongConfig) -> str:
         stream += f", {config.angle_step:g}° apart"
     elif config.stream == "split":
         stream += ", " + ("one head over all ten digits" if config.class_incremental else "a head per task")
+    if config.data != "mnist":
+        stream = stream.replace("MNIST", "synthetic bar digits (not MNIST)")
     epochs = "1 epoch" if config.epochs == 1 else f"{config.epochs} epochs"
     return (
         f"**{len(specs)} tasks** of {escape(stream)}: {_names(specs)}  \n"

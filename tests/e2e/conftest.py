@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from presenters.lifelong.stand_in import ENV as LIFELONG_STAND_IN
 from tests.e2e.harness import CHROMIUM, QUIET_THREADS, launch_chromium, streamlit_server
 from tests.synthetic import write_image_folders
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-LIFELONG_ITEMS = 1000  # stand-in training images, which every task of a stream transforms
 
 
 @pytest.fixture(scope="session")
@@ -49,14 +47,13 @@ def browser(e2e_root):
 @pytest.fixture(scope="session")
 def app_env(e2e_root, store_root) -> dict[str, str]:
     """The environment of the app's server in these tests: a temporary store and cache, 2 jobs at most,
-    the lifelong page's stand-in stream."""
+    the lifelong test trains on the synthetic digits, not MNIST."""
     return {
         **QUIET_THREADS,
         "EXPLORER_CHECKPOINTS_DIR": str(store_root),
         "EXPLORER_CACHE_DIR": str(e2e_root / "cache"),
         "EXPLORER_MAX_JOBS": "2",
         "EXPLORER_FOLDER_ROOTS": str(e2e_root),  # the tests' image folders
-        LIFELONG_STAND_IN: str(LIFELONG_ITEMS),  # the lifelong page trains on stand-in digits, not all of MNIST
     }
 
 

@@ -2,8 +2,8 @@
 fill in task by task, refresh and reattach, then explore the run and compare it with another
 method on the same stream.
 
-The server trains on the stand-in digits (conftest: EXPLORER_LIFELONG_STAND_IN) with a tiny
-network set through the page's Advanced controls, so the stream takes seconds on two CPU cores.
+The stream is of the synthetic bar digits (the Data control; 2,000 training images) and the
+network a tiny one set through the page's Advanced controls, so it trains in seconds on two CPU cores.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from playwright.sync_api import expect
 from core.lifelong.config import DEFAULT_STRENGTH, LifelongConfig
 from core.lifelong.run import run_lifelong
 from core.runs import RunStore
-from presenters.lifelong.stand_in import stand_in_stream
-from tests.e2e.conftest import LIFELONG_ITEMS
-from tests.e2e.harness import LONG, enter, settle
+from presenters.lifelong.form import choice_label
+from tests.e2e.harness import LONG, enter, select, settle
 
-# A tiny network learns an epoch of the stand-in digits in about 60 ms here, and the page redraws the
-# live matrix when a task ends (its fragment polls once a second): 40 epochs make a task last about
-# 2 s, long enough for the browser to draw the matrix partly filled.
-TASKS, EPOCHS = 3, 40
-NETWORK = dict(hidden=32, layers=1)
+# A tiny network learns an epoch of the synthetic digits in about 120 ms here, and the page redraws
+# the live matrix when a task ends (its fragment polls once a second): 20 epochs make a task last
+# about 2 s, long enough for the browser to draw the matrix partly filled.
+TASKS, EPOCHS = 3, 20
+NETWORK = dict(data="synthetic", hidden=32, layers=1)
 # Records, at every change of the page, how many rows of the live matrix hold a number (a row fills
 # in when its task's last epoch ends), so that no state the browser drew is missed between polls.
 WATCH_ROWS = """job => {
@@ -42,11 +41,12 @@ WATCH_ROWS = """job => {
 def test_train_a_stream_watch_the_matrix_fill_then_explore_and_compare(page, app_url, store_root, shot):
     # Compare's partner: the same stream, tasks and seed (the network and the epochs may differ)
     other = LifelongConfig(stream="rotated", tasks=TASKS, epochs=1, method="finetune", **NETWORK)
-    run_lifelong(other, RunStore(store_root), stream=stand_in_stream(other, LIFELONG_ITEMS))
+    run_lifelong(other, RunStore(store_root))
 
     page.goto(f"{app_url}/lifelong")
     expect(page.get_by_role("button", name="Start training")).to_be_visible(timeout=LONG)
     settle(page)
+    select(page, "Data", choice_label("data", "synthetic"))
     enter(page, "spinbutton", "Tasks", TASKS)
     enter(page, "spinbutton", "Items to measure importance on", 100)
     page.get_by_text("Advanced: the network and the optimisation").click()
