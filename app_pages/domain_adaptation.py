@@ -14,7 +14,7 @@ import streamlit as st
 
 from app_pages.background import cancel, flash, job_registry, may_cancel, me, shipped_runs, show_flash
 from app_pages.presentation import presentation_view
-from core.dann.config import AUGMENTS, VARIANTS
+from core.dann.config import AUGMENTS, MMD_ESTIMATES, VARIANTS
 from core.dann.jobs import MAPS, TRAIN, DANNJobs
 from core.dann.maps import METHODS, MapSettings, RunMaps, load_maps, snapshot_epochs
 from core.dann.points import Points, item_images, load_points
@@ -162,6 +162,14 @@ def _train_controls(status: dict) -> None:
         format_func=lambda v: f"{v}: {VARIANTS[v]}",
         persist_state="session",
     )
+    if st.session_state["f_variant"] == "dan":
+        st.selectbox(
+            "MMD estimate",
+            tuple(MMD_ESTIMATES),
+            key="f_mmd_estimate",
+            format_func=lambda e: f"{e}: {MMD_ESTIMATES[e]}",
+            persist_state="session",
+        )
     st.selectbox(
         "Augmentation of the labelled images",
         tuple(AUGMENTS),

@@ -32,6 +32,9 @@ SETTINGS: dict[str, dict] = {
     "dann linear ramp": {"schedule": LambdaSchedule(kind="linear")},
     "dann step at 0.3": {"schedule": LambdaSchedule(kind="step", step_at=0.3)},
     "dann + pseudo-labels": {"variant": "dann_pseudo"},
+    "dan": {"variant": "dan"},
+    "cdan": {"variant": "cdan"},
+    "cdan+e": {"variant": "cdan_e"},
 }
 ALIASES = {
     "source_only": "source_only",
@@ -42,6 +45,9 @@ ALIASES = {
     "linear": "dann linear ramp",
     "step": "dann step at 0.3",
     "pseudo": "dann + pseudo-labels",
+    "dan": "dan",
+    "cdan": "cdan",
+    "cdan_e": "cdan+e",
 }
 
 

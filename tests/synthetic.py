@@ -12,6 +12,17 @@ from PIL import Image
 
 from core.data import Domain
 
+# A DANN run over the synthetic pair that trains in about a second on a CPU.
+TINY_DANN = dict(
+    source="synthetic-source",
+    target="synthetic-target",
+    epochs=2,
+    steps_per_epoch=6,
+    batch_size=32,
+    snapshot_size=50,
+    snapshot_dims=16,
+)
+
 
 def _squares(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     n = len(labels)

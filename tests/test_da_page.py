@@ -157,6 +157,19 @@ def test_the_schedule_preview_follows_the_controls(store):
     assert ">λ(p) = 0 (source_only)</text>" in _preview(at)
 
 
+def test_dan_shows_its_mmd_estimate_and_cdan_does_not(store):
+    keys = lambda at: {w.key for w in at.get("selectbox")}
+    at = _page()
+    assert "f_mmd_estimate" not in keys(at)
+    at.selectbox(key="f_variant").set_value("dan").run()
+    at.selectbox(key="f_mmd_estimate").set_value("linear").run()
+    assert not at.exception
+    assert any(DANNConfig(variant="dan", mmd_estimate="linear").run_id() in c for c in _texts(at.caption))
+    at.selectbox(key="f_variant").set_value("cdan").run()
+    assert "f_mmd_estimate" not in keys(at)
+    assert any(DANNConfig(variant="cdan").run_id() in c for c in _texts(at.caption))  # the hidden choice counts not
+
+
 def test_a_bad_expression_shows_the_parsers_reason_and_start_is_refused(store):
     at = _page()
     at.selectbox(key="f_schedule").set_value("expr").run()

@@ -16,17 +16,9 @@ from core.dann.trainer import (
 )
 from core.errors import UserError
 from core.runs import RunStore
-from tests.synthetic import make_pair
+from tests.synthetic import TINY_DANN, make_pair
 
-TINY = dict(
-    source="synthetic-source",
-    target="synthetic-target",
-    epochs=2,
-    steps_per_epoch=6,
-    batch_size=32,
-    snapshot_size=50,
-    snapshot_dims=16,
-)
+TINY = TINY_DANN
 
 
 def _results(config, **kw):

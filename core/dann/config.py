@@ -18,17 +18,28 @@ VARIANTS = {
     "source_only": "train on labelled source only (lambda = 0): the lower reference",
     "dann": "domain-adversarial training with the lambda schedule",
     "dann_pseudo": "DANN plus self-training on confident pseudo-labels from an EMA teacher",
+    "dan": "DAN: multi-kernel MMD between source and target features, times the lambda schedule",
+    "cdan": "CDAN: the domain classifier sees features times predictions, behind gradient reversal",
+    "cdan_e": "CDAN+E: CDAN with each item's domain loss weighted by its prediction's certainty",
     "target_only": "train on labelled target: the upper reference (needs target labels)",
 }
 
 OPTIMIZERS = ("sgd", "adam")
+
+MMD_ESTIMATES = {  # DAN's (core.dann.alignment)
+    "quadratic": "the unbiased estimate over all pairs of the batch (O(n^2) kernel values)",
+    "linear": "the unbiased linear-time estimate over consecutive pairs (n/2 terms; DAN's, noisier)",
+}
 
 AUGMENTS = {
     "none": "the labelled images as they are",
     "invert": "each colour channel of each labelled image inverted with probability 1/2",
 }
 
-ADVERSARIAL = ("dann", "dann_pseudo")  # the variants the lambda schedule acts in
+# The variants the lambda schedule acts in: the weight of the domain-adversarial loss (dann,
+# dann_pseudo, cdan, cdan_e) or of the MMD (dan).
+ADAPTING = ("dann", "dann_pseudo", "dan", "cdan", "cdan_e")
+CONDITIONAL = ("cdan", "cdan_e")  # the domain classifier sees the multilinear map (core.dann.alignment)
 
 # Flag groups of the command line's help.
 _DOMAINS = "domains and variant"
@@ -64,7 +75,7 @@ class DANNConfig:
     # while MNIST -> MNIST-M loses nothing (0.916 +- 0.007 at 1, 0.915 +- 0.004 at 0.3, 3 seeds).
     schedule: LambdaSchedule = option(
         default_factory=lambda: LambdaSchedule(value=0.3),
-        used_by=ADVERSARIAL,
+        used_by=ADAPTING,
         group="lambda schedule: lambda(p) for training progress p in [0, 1]",
     )
     lr: LrSchedule = option(
@@ -116,10 +127,13 @@ class DANNConfig:
     # MNIST -> MNIST-M with invert augmentation (one seed): 0.889 without it, 0.909 at 0.3.
     target_entropy: float = option(
         0.3,
-        "dann/dann_pseudo: weight of target prediction entropy, times lambda(p); 0: off",
-        used_by=ADVERSARIAL,
+        "weight of target prediction entropy, times lambda(p); 0: off",
+        used_by=ADAPTING,
         absent=0.0,
         group=_OPTIMISATION,
+    )
+    mmd_estimate: str = option(
+        "quadratic", "dan: the MMD estimate", choices=MMD_ESTIMATES, used_by=("dan",), group=_OPTIMISATION
     )
     # Label smoothing of the labelled images' class loss (Szegedy et al. 2016): the target of each
     # labelled image puts this much probability evenly on every class. Left out of stored configs
@@ -141,6 +155,8 @@ class DANNConfig:
         if not self.model:
             folders = self.source.startswith(FOLDER_PREFIX) or self.target.startswith(FOLDER_PREFIX)
             object.__setattr__(self, "model", "course" if folders else "digit")
+        if self.mmd_estimate not in MMD_ESTIMATES:
+            raise UserError(f"unknown MMD estimate {self.mmd_estimate!r}; expected one of {', '.join(MMD_ESTIMATES)}")
         if self.augment not in AUGMENTS:
             raise UserError(f"unknown augmentation {self.augment!r}; expected one of {', '.join(map(repr, AUGMENTS))}")
         if self.optimizer not in OPTIMIZERS:
@@ -179,9 +195,9 @@ class DANNConfig:
             raise UserError(f"teacher_decay must be in [0, 1), got {self.teacher_decay}")
 
     @property
-    def adversarial(self) -> bool:
+    def adapts(self) -> bool:
         """Whether the lambda schedule reaches the features (source_only/target_only use 0)."""
-        return self.variant in ADVERSARIAL
+        return self.variant in ADAPTING
 
     def to_dict(self) -> dict[str, Any]:
         """The settings that matter for this variant (the hash is taken over exactly these)."""

@@ -96,7 +96,7 @@ class DANNJobs:
             return TrainStart(run_id, None, kept=current)
         resume = mode == "resume"
         title = f"train {short_spec(config.source)} → {short_spec(config.target)}, {config.variant}"
-        if config.adversarial:
+        if config.adapts:
             title += f", λ {config.schedule.kind}"
         if resume:
             title += f", continued after epoch {current.epochs_done}"

@@ -16,17 +16,21 @@ import torch
 import torch.nn.functional as F
 
 from core import resume
-from core.dann.config import DANNConfig
+from core.dann.alignment import MultilinearMap, entropy_weights, mk_mmd
+from core.dann.config import CONDITIONAL, DANNConfig
 from core.data import Domain, InputSpec, load_domain
 from core.device import pick_device, seed_everything
 from core.errors import UserError
-from core.models import MODELS, DANNNet, build_model
+from core.models import MODELS, DANNNet, build_model, grad_reverse
 from core.models.domain_stats import Stats, estimate_statistics, using_statistics
 from core.runs import TrainingCancelled, TrainingDiverged
 
 # Snapshot items are drawn with a seed of their own, so runs that differ only in their training
 # seed (or schedule) show the same points and can be compared side by side.
 SNAPSHOT_SEED = 0
+# CDAN's random multilinear map and its domain classifier are drawn from a generator of their own,
+# so the rest of the network starts as it would in any other variant of the same seed.
+CONDITIONAL_SEED_OFFSET = 7919
 EVAL_BATCH = 1024
 STATS_ITEMS = 4096  # training images per domain that its normalisation statistics are estimated on
 
@@ -129,6 +133,14 @@ class DANNTrainer:
         _check_domains(config, *domains, spec)
         self.source, self.target = (_on_device(d, self.device) for d in domains)
         model = build_model(config.model, num_classes=len(self.source.classes))
+        self.conditional_map: MultilinearMap | None = None
+        if config.variant in CONDITIONAL:
+            generator = torch.Generator().manual_seed(config.seed + CONDITIONAL_SEED_OFFSET)
+            self.conditional_map = MultilinearMap(model.feature_dim, len(self.source.classes), generator)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.seed + CONDITIONAL_SEED_OFFSET)
+                model.domain_head = model.make_domain_head(self.conditional_map.out_dim)
+            self.conditional_map.to(self.device)
         self.model: DANNNet = model.to(self.device, memory_format=torch.channels_last)
         self.teacher: DANNNet | None = None
         if config.variant == "dann_pseudo":
@@ -151,7 +163,7 @@ class DANNTrainer:
                 f"({len(self.source.train_images)} source, {len(self.target.train_images)} target images)"
             )
         self.total_steps = self.steps_per_epoch * config.epochs
-        if config.adversarial and config.schedule.kind == "expr":
+        if config.adapts and config.schedule.kind == "expr":
             config.schedule.check_steps(self.total_steps)
 
     def _snapshot_index(self) -> SnapshotIndex:
@@ -207,8 +219,9 @@ class DANNTrainer:
                 feats.append(self._features(domain.eval_images[ids.to(self.device)]))
                 metrics[f"{name}_acc"] = self._accuracy(domain.eval_images, domain.eval_labels)
         feats = torch.cat(feats)
-        preds = self.model.classify(feats).argmax(1)
-        domain_prob = torch.sigmoid(self.model.domain_head(feats).squeeze(1).float())
+        logits = self.model.classify(feats)
+        preds = logits.argmax(1)
+        domain_prob = torch.sigmoid(self._domain_logits(feats, torch.softmax(logits.float(), 1), 0.0).float())
         is_target = idx.domain.to(self.device).bool()
         metrics["domain_acc"] = float(((domain_prob > 0.5) == is_target).float().mean())
         projected, kept = principal_components(feats.cpu(), self.config.snapshot_dims)
@@ -221,6 +234,15 @@ class DANNTrainer:
         self.model.train()
         return metrics, snapshot
 
+    def _domain_logits(self, feats: torch.Tensor, probs: torch.Tensor | None, lam: float) -> torch.Tensor:
+        """Domain logits (N,), > 0 meaning target, with the features behind gradient reversal at
+        `lam` (detached at 0). CDAN's classifier sees the multilinear map of the features and
+        the (detached) predictions `probs`; the others the features alone."""
+        if self.conditional_map is None:
+            return self.model.discriminate(feats, lam)
+        f = feats.detach() if lam == 0 else grad_reverse(feats, lam)
+        return self.model.domain_head(self.conditional_map(f, probs.detach())).squeeze(1)
+
     def _train_epoch(self, epoch: int) -> dict[str, float | None]:
         cfg, dev, bs = self.config, self.device, self.config.batch_size
         labelled = self.target if cfg.variant == "target_only" else self.source
@@ -228,15 +250,15 @@ class DANNTrainer:
         lab_order = _cycled_permutation(n_lab, self.steps_per_epoch * bs, self.generator).to(dev)
         tgt_order = _cycled_permutation(n_tgt, self.steps_per_epoch * bs, self.generator).to(dev)
         domain_y = torch.cat([torch.zeros(bs, device=dev), torch.ones(bs, device=dev)])
-        # class loss, domain loss, pseudo loss, pseudo rate, pseudo hits, target entropy
-        sums = torch.zeros(6, device=dev)
+        # class loss, domain loss, pseudo loss, pseudo rate, pseudo hits, target entropy, MMD
+        sums = torch.zeros(7, device=dev)
         first_bad = torch.full((), -1, dtype=torch.long, device=dev)  # the first step whose loss is not finite
         pseudo_known = self.teacher is not None and self.target.train_labels is not None
         lam = lr = 0.0
         for i in range(self.steps_per_epoch):
             step = epoch * self.steps_per_epoch + i
             p = step / self.total_steps
-            lam = cfg.schedule(p) if cfg.adversarial else 0.0
+            lam = cfg.schedule(p) if cfg.adapts else 0.0
             lr = cfg.lr(p)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
@@ -252,16 +274,30 @@ class DANNTrainer:
                 with torch.set_grad_enabled(lam != 0 or self.teacher is not None):
                     feats_tgt = self.model.features(x_tgt)
                 feats = torch.cat([feats_lab, feats_tgt])
+                lab_logits = self.model.classify(feats[:bs])
                 class_loss = F.cross_entropy(
-                    self.model.classify(feats[:bs]),
-                    labelled.train_labels[li],
-                    label_smoothing=self.config.label_smoothing,
+                    lab_logits, labelled.train_labels[li], label_smoothing=self.config.label_smoothing
                 )
-                domain_loss = F.binary_cross_entropy_with_logits(self.model.discriminate(feats, lam).float(), domain_y)
-                loss = class_loss + domain_loss
                 target_logits = None
-                if cfg.target_entropy > 0 and lam != 0:
+                probs = None
+                if self.conditional_map is not None:
                     target_logits = self.model.classify(feats[bs:]).float()
+                    probs = torch.softmax(torch.cat([lab_logits.float(), target_logits]), 1).detach()
+                domain_logits = self._domain_logits(feats, probs, 0.0 if cfg.variant == "dan" else lam).float()
+                if cfg.variant == "cdan_e":
+                    domain_loss = F.binary_cross_entropy_with_logits(
+                        domain_logits, domain_y, weight=entropy_weights(probs)
+                    )
+                else:
+                    domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_y)
+                loss = class_loss + domain_loss
+                if cfg.variant == "dan" and lam != 0:
+                    mmd = mk_mmd(feats_lab, feats_tgt, cfg.mmd_estimate)
+                    loss = loss + lam * mmd
+                    sums[6] += mmd.detach()
+                if cfg.target_entropy > 0 and lam != 0:
+                    if target_logits is None:
+                        target_logits = self.model.classify(feats[bs:]).float()
                     probs = torch.softmax(target_logits, 1)
                     entropy = -(probs * torch.log_softmax(target_logits, 1)).sum(1).mean()
                     loss = loss + cfg.target_entropy * lam * entropy
@@ -294,8 +330,10 @@ class DANNTrainer:
         check_finite(self.model, int(first_bad), epoch + 1)
         means = (sums / self.steps_per_epoch).tolist()
         metrics: dict[str, float | None] = {"class_loss": means[0], "domain_loss": means[1], "lambda": lam, "lr": lr}
-        if cfg.target_entropy > 0 and cfg.adversarial:
+        if cfg.target_entropy > 0 and cfg.adapts:
             metrics["target_entropy"] = means[5]
+        if cfg.variant == "dan":
+            metrics["mmd"] = means[6]
         if self.teacher is not None:
             metrics |= {"pseudo_loss": means[2], "pseudo_rate": means[3]}
             metrics["pseudo_acc"] = means[4] if pseudo_known else None

@@ -19,6 +19,11 @@ class DANNNet(nn.Module):
     input_spec: InputSpec  # what the network eats; domains are converted to it once
     feature_dim: int
 
+    @staticmethod
+    def make_domain_head(in_dim: int) -> nn.Module:
+        """A domain classifier of this network's shape on in_dim inputs, one logit out."""
+        raise NotImplementedError
+
     def __init__(self, features: nn.Module, label_head: nn.Module, domain_head: nn.Module):
         super().__init__()
         self.features = features
@@ -79,8 +84,12 @@ class DigitDANN(DANNNet):
             nn.ReLU(inplace=True),
             nn.Linear(100, num_classes),
         )
-        domain_head = nn.Sequential(nn.Linear(self.feature_dim, 100), nn.ReLU(inplace=True), nn.Linear(100, 1))
-        super().__init__(features, label_head, domain_head)
+        super().__init__(features, label_head, self.make_domain_head(self.feature_dim))
+
+    @staticmethod
+    def make_domain_head(in_dim: int) -> nn.Module:
+        """The paper's domain classifier, in_dim-100-1 (CDAN's sees the multilinear map instead)."""
+        return nn.Sequential(nn.Linear(in_dim, 100), nn.ReLU(inplace=True), nn.Linear(100, 1))
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -109,11 +118,15 @@ class CourseDANN(DANNNet):
             nn.ReLU(inplace=True),
             nn.Linear(512, num_classes),
         )
-        domain_layers: list[nn.Module] = []
-        for _ in range(4):
-            domain_layers += [nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(inplace=True)]
-        domain_head = nn.Sequential(*domain_layers, nn.Linear(512, 1))
-        super().__init__(features, label_head, domain_head)
+        super().__init__(features, label_head, self.make_domain_head(self.feature_dim))
+
+    @staticmethod
+    def make_domain_head(in_dim: int) -> nn.Module:
+        """Four 512-d BN-ReLU layers (the first from in_dim), then 1 logit."""
+        layers: list[nn.Module] = []
+        for i in range(4):
+            layers += [nn.Linear(in_dim if i == 0 else 512, 512), nn.BatchNorm1d(512), nn.ReLU(inplace=True)]
+        return nn.Sequential(*layers, nn.Linear(512, 1))
 
 
 MODELS: dict[str, type[DANNNet]] = {"digit": DigitDANN, "course": CourseDANN}

@@ -64,7 +64,7 @@ def config_from_form(form: Mapping[str, Any], roots: Sequence[Path] | None = Non
         values["expr"] = ""
     config = options.from_flat(DANNConfig, values)
     total = config.epochs * config.steps_per_epoch  # 0: one pass, known once the data is loaded
-    if config.adversarial and config.schedule.kind == "expr" and 0 < total <= STEPS_CHECKED_HERE:
+    if config.adapts and config.schedule.kind == "expr" and 0 < total <= STEPS_CHECKED_HERE:
         config.schedule.check_steps(total)  # a formula singular between the points checked as typed
     return config
 

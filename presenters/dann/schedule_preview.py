@@ -127,14 +127,14 @@ def schedule_svg(
 def schedule_curves(config: DANNConfig, points: int = 101) -> tuple[list[float], list[float], list[float]]:
     """p, lambda(p) and lr(p) on an even grid; lambda is 0 where the variant is not adversarial."""
     ps = [i / (points - 1) for i in range(points)]
-    lambdas = [config.schedule(p) if config.adversarial else 0.0 for p in ps]
+    lambdas = [config.schedule(p) if config.adapts else 0.0 for p in ps]
     return ps, lambdas, [config.lr(p) for p in ps]
 
 
 def schedule_preview(config: DANNConfig, *, width: int = 560, height: int = 320, font_size: int = 13) -> str:
     """The Train view's preview of lambda(p) and lr(p), as an SVG (the module's docstring says why not plotly)."""
     ps, lambdas, lrs = schedule_curves(config)
-    title = config.schedule.describe() if config.adversarial else f"λ(p) = 0 ({config.variant})"
+    title = config.schedule.describe() if config.adapts else f"λ(p) = 0 ({config.variant})"
     return schedule_svg(ps, lambdas, lrs, title, width=width, height=height, font_size=font_size)
 
 

@@ -10,6 +10,7 @@ import re
 
 from playwright.sync_api import expect
 
+from core.dann.config import VARIANTS
 from core.runs import RunStore
 from tests.e2e.harness import (
     LONG,
@@ -119,3 +120,17 @@ def test_a_bad_custom_expression_shows_the_reason_and_starts_nothing(page, app_u
     page.wait_for_function("""() => [...document.querySelectorAll('img.schedule-preview')]
         .some(img => img.src.startsWith('data:image/svg+xml;base64,')
                      && atob(img.src.split(',')[1]).includes('= 0.5*p</text>'))""")
+
+
+def test_pick_cdan_e_and_train_a_tiny_run(page, app_url, folders, store_root, shot):
+    open_train(page, app_url)
+    select(page, "Variant", f"cdan_e: {VARIANTS['cdan_e']}")
+    expect(page.get_by_text("MMD estimate")).to_have_count(0)  # DAN's setting, not CDAN's
+    fill_tiny_run(page, folders, epochs=1, steps=4, seed=5)
+    shot(page, "configured-cdan-e")
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_text("Finished: 1 of 1 epochs.")).to_be_visible(timeout=LONG)
+    [run] = [r for r in RunStore(store_root).list() if r.config.get("variant") == "cdan_e"]
+    assert run.status == "complete" and run.config["seed"] == 5
+    assert 0.0 <= RunStore(store_root).metrics(run.run_id)[-1]["domain_acc"] <= 1.0
+    shot(page, "trained-cdan-e")
