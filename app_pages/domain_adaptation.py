@@ -614,6 +614,15 @@ def _map_panel(
         )
         if not present:
             _exports(maps, points, names, title, epoch, style, rows, info)
+    scores = figures.scores_figure(rows, epoch=epoch, font_size=style.font_size, height=360 if present else 300)
+    if scores is not None:
+        st.plotly_chart(scores, key="scores")
+        st.caption(
+            "What a user without target labels can look at, per epoch (core/dann/scores.py). How well each one "
+            "picks the better runs is measured in BENCHMARKS.md (bench/da_scores.py): trust them only that far."
+        )
+    else:
+        st.caption("This run was trained before the label-free scores were recorded.")
 
 
 def _exports(

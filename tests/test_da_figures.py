@@ -178,3 +178,19 @@ def test_metric_figures_show_what_they_are_given():
     assert fig.layout.shapes[0].x0 == 1
     both = figures.compare_figure({"a": rows, "b": rows[:1]})
     assert [t.name for t in both.data if t.showlegend] == ["a", "b"]
+
+
+def test_the_scores_figure_draws_the_scores_a_run_recorded():
+    old = [{"epoch": 0, "target_acc": 0.1}, {"epoch": 1, "target_acc": 0.4}]
+    assert figures.scores_figure(old) is None  # a run from before the scores
+    rows = [
+        {"epoch": 0, "pad": 1.5, "target_pred_entropy": 2.0, "im": 0.5, "snd": 3.0},
+        {"epoch": 1, "pad": 0.9, "target_pred_entropy": 0.7, "im": 1.8, "snd": 4.0},
+    ]
+    fig = figures.scores_figure(rows, epoch=1)
+    assert [list(t.y) for t in fig.data] == [[1.5, 0.9], [2.0, 0.7], [0.5, 1.8], [3.0, 4.0]]
+    titles = [a.text for a in fig.layout.annotations]
+    assert (
+        titles[0] == "proxy A-distance (lower is better)" and titles[2] == "information maximisation (higher is better)"
+    )
+    assert len(fig.layout.shapes) == 4  # the epoch marked in every panel

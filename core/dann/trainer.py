@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from core import resume
 from core.dann.alignment import MultilinearMap, entropy_weights, mk_mmd
 from core.dann.config import CONDITIONAL, DANNConfig
+from core.dann.scores import label_free_scores
 from core.data import Domain, InputSpec, load_domain
 from core.device import pick_device, seed_everything
 from core.errors import UserError
@@ -208,7 +209,7 @@ class DANNTrainer:
         return stats
 
     @torch.no_grad()
-    def _evaluate(self) -> tuple[dict[str, float | None], Snapshot]:
+    def evaluate(self) -> tuple[dict[str, float | None], Snapshot]:
         """Accuracies and the snapshot, each domain normalised with its own statistics."""
         self.model.eval()
         self.domain_stats = self._estimate_domain_stats()
@@ -225,6 +226,11 @@ class DANNTrainer:
         is_target = idx.domain.to(self.device).bool()
         metrics["domain_acc"] = float(((domain_prob > 0.5) == is_target).float().mean())
         projected, kept = principal_components(feats.cpu(), self.config.snapshot_dims)
+        # the label-free scores, on the snapshot items as the maps show them (so a stored run's
+        # snapshots give the proxy A-distance of any epoch again)
+        n_source = len(idx.source_ids)
+        points = projected.numpy()
+        metrics |= label_free_scores(points[:n_source], points[n_source:], logits[n_source:].float().cpu().numpy())
         snapshot = Snapshot(
             features=projected.half(),
             predictions=preds.cpu().to(torch.uint8),
@@ -360,7 +366,7 @@ class DANNTrainer:
         `restore`), the epochs after it."""
         if start == 0:
             t0 = time.perf_counter()
-            metrics, snapshot = self._evaluate()
+            metrics, snapshot = self.evaluate()
             yield EpochResult(0, {"epoch": 0, **metrics, "seconds": time.perf_counter() - t0}, snapshot)
         for epoch in range(start, self.config.epochs):
             t0 = time.perf_counter()
@@ -368,7 +374,7 @@ class DANNTrainer:
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             train_seconds = time.perf_counter() - t0
-            metrics, snapshot = self._evaluate()
+            metrics, snapshot = self.evaluate()
             images = 2 * self.steps_per_epoch * self.config.batch_size
             yield EpochResult(
                 epoch + 1,

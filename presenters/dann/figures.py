@@ -21,6 +21,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from core.dann.points import Points
+from core.dann.scores import SCORES
 
 if TYPE_CHECKING:
     from core.dann.maps import RunMaps
@@ -89,6 +90,33 @@ def metrics_figure(
     fig.update_layout(**_layout(font_size, height, title, legend_y=-0.3))
     fig.update_xaxes(title_text="epoch", dtick=1)
     fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def scores_figure(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    epoch: int | None = None,
+    font_size: int = 13,
+    height: int = 340,
+) -> go.Figure | None:
+    """The label-free scores per epoch (core.dann.scores), one small panel each with the way that
+    is better; None when the run recorded none (it was trained before they were)."""
+    keys = [k for k in SCORES if any(r.get(k) is not None for r in rows)]
+    if not keys:
+        return None
+    titles = [f"{SCORES[k][0]} ({'higher' if SCORES[k][1] > 0 else 'lower'} is better)" for k in keys]
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=titles, horizontal_spacing=0.06)
+    for i, key in enumerate(keys):
+        x, y = _series(rows, key)
+        fig.add_scatter(
+            x=x, y=y, name=SCORES[key][0], mode="lines+markers", line={"color": "#7f3c8d", "width": 3}, row=1, col=i + 1
+        )
+        if epoch is not None:
+            fig.add_vline(x=epoch, line={"color": "#444", "width": 1, "dash": "dot"}, row=1, col=i + 1)
+    fig.update_layout(**_layout(font_size, height, "scores that need no target labels"), showlegend=False)
+    fig.update_annotations(font_size=font_size)
+    fig.update_xaxes(title_text="epoch", dtick=1)
     return fig
 
 
