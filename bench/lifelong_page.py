@@ -101,9 +101,7 @@ def apptest_times(info: RunInfo, repeats: int) -> dict[str, list[float]]:
     return {"first": first, "uncached": uncached, "cached": cached}
 
 
-def browser_times(
-    store: RunStore, info: RunInfo, other: RunInfo | None, keys: list[str], repeats: int
-) -> dict[str, list[float]]:
+def browser_times(store: RunStore, info: RunInfo, other: RunInfo | None, repeats: int) -> dict[str, list[float]]:
     """Seconds until every figure of the Explore view is drawn: from asking for its URL on a fresh
     server, then `repeats` times from picking a run in the view's picker (alternating with
     `other`), or, with no other run, from reloading the page."""
@@ -111,14 +109,17 @@ def browser_times(
 
     scratch = Path(tempfile.mkdtemp(prefix="lifelong-page-"))
     env = {"EXPLORER_CHECKPOINTS_DIR": str(store.root.resolve()), "EXPLORER_CACHE_DIR": str(scratch / "cache")}
-    labels = [run_label(r) for r in (info, other) if r is not None]
+    titles = {s.run_id: s.title for s in read_shipped(store)}  # the picker names shipped runs by their titles
+    picked = [r for r in (info, other) if r is not None]
+    labels = [run_label(r, titles.get(r.run_id)) for r in picked]
+    keys = [figure_keys(store, r) for r in picked]  # each run's own figures (importance needs a method with one)
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         with streamlit_server(env, scratch / "streamlit.log") as url:
             page = browser.new_page(viewport={"width": 1400, "height": 3000})
             t0 = time.perf_counter()
             page.goto(f"{url}/lifelong?ll_view=Explore&run={info.run_id}")
-            page.wait_for_function(DRAWN, arg=[keys, None], polling="raf", timeout=LONG)
+            page.wait_for_function(DRAWN, arg=[keys[0], None], polling="raf", timeout=LONG)
             first = time.perf_counter() - t0
             again = []
             for i in range(repeats):
@@ -133,7 +134,7 @@ def browser_times(
                     choice.wait_for()
                     t0 = time.perf_counter()
                     choice.click()
-                page.wait_for_function(DRAWN, arg=[keys, old], polling="raf", timeout=LONG)
+                page.wait_for_function(DRAWN, arg=[keys[(i + 1) % len(keys)], old], polling="raf", timeout=LONG)
                 again.append(time.perf_counter() - t0)
         browser.close()
     return {"first": [first], "again": again}
@@ -183,7 +184,7 @@ def main() -> None:
         row(f"script run, run cached, {a.repeats} times", script["cached"], True),
     ]
     if not a.no_browser:
-        seen = browser_times(store, info, other, keys, a.repeats)
+        seen = browser_times(store, info, other, a.repeats)
         again = f"another run picked ({other.run_id} and back)" if other is not None else "the page reloaded"
         rows += [
             row("Chromium: Explore URL to every figure drawn, a fresh server", seen["first"], False),
@@ -192,7 +193,8 @@ def main() -> None:
     cfg = info.config
     notes = (
         f"Run {info.run_id} ({cfg.get('stream')}, {cfg.get('tasks')} tasks x {cfg.get('epochs')} epoch(s), "
-        f"{cfg.get('method')}, {cfg.get('model')} {cfg.get('hidden')}); {len(keys)} figures: {', '.join(keys)}. "
+        f"{cfg.get('method')}, {cfg.get('model')} {cfg.get('hidden')}); {len(keys)} figures: {', '.join(keys)}; the "
+        f"other run: {other.run_id if other is not None else 'none'}. "
         "Script times are the page's own run under AppTest (no browser); Chromium times add the websocket "
         f"round trip and plotly drawing every figure. The machine's load average at the start: {load:.1f}."
     )
