@@ -15,6 +15,7 @@ import streamlit as st
 from app_pages.background import cancel, flash, job_registry, may_cancel, me, shipped_runs, show_flash
 from app_pages.presentation import presentation_view
 from core.dann.config import AUGMENTS, MMD_ESTIMATES, VARIANTS
+from core.dann.files import variant_name
 from core.dann.jobs import MAPS, TRAIN, DANNJobs
 from core.dann.maps import METHODS, MapSettings, RunMaps, load_maps, snapshot_epochs
 from core.dann.points import Points, item_images, load_points
@@ -569,7 +570,7 @@ def _explore_view(
             )
         return
     points = _points(str(store.root), run_id, tuple(maps.epochs))
-    title = f"{METHOD_NAMES[method]} · {titles.get(run_id, info.config.get('variant'))}"
+    title = f"{METHOD_NAMES[method]} · {titles.get(run_id, variant_name(info.config))}"
     _map_panel(info, maps, points, rows, title, style, play, present)
 
 
@@ -711,7 +712,7 @@ def _compare_view(
             points,
             explore.nearest_epoch(maps.epochs, epoch),
             _domain_names(info),
-            title=titles.get(run_id, info.config.get("variant", "")),
+            title=titles.get(run_id, variant_name(info.config)),
             style=style,
         )
     top = max((fig.layout.margin.t for fig in figs.values()), default=0)

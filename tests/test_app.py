@@ -49,9 +49,7 @@ def test_home_page_lists_datasets_and_shipped_and_stored_runs(tmp_path, monkeypa
     assert [r["run"] for r in shipped_table] == ["Not trained yet", "Tiny DANN"]
     assert [r["epochs"] for r in shipped_table] == ["not in the store", "1/1"]
     assert [r["accuracy"] for r in shipped_table] == ["—", f"{store.metrics(config.run_id())[-1]['target_acc']:.3f}"]
-    assert shipped_table[1]["what"] == (
-        f"{config.source} → {config.target} · {config.variant} ({config.schedule.kind}) + {config.augment}"
-    )
+    assert shipped_table[1]["what"] == (f"{config.source} → {config.target} · DANN (paper ramp) + {config.augment}")
     assert [(r["run"], r["status"]) for r in runs] == [(config.run_id(), "complete")]
     assert any("dann-broken" in w.value for w in at.warning)
 

@@ -211,19 +211,19 @@ def test_explore_lists_stored_runs_and_draws_the_chosen_runs_map_at_the_chosen_e
 
     picker.set_value(second.run_id()).run()
     assert not at.exception and not at.error
-    assert _chart(at, "map")["layout"]["title"]["text"] == "PCA · source_only · epoch 2"
+    assert _chart(at, "map")["layout"]["title"]["text"] == "PCA · source only · epoch 2"
     at.select_slider(key="epoch").set_value(1).run()
     figure = _chart(at, "map")
-    assert figure["layout"]["title"]["text"] == "PCA · source_only · epoch 1"
+    assert figure["layout"]["title"]["text"] == "PCA · source only · epoch 1"
     xs = [_array(t["x"]) for t in figure["data"]]
     assert sum(len(x) for x in xs if x.dtype != object) == 100  # every snapshot item is drawn
 
     at.selectbox(key="run").set_value(first.run_id()).run()  # no PCA map cached: computed in the background
     assert any("being computed" in i for i in _texts(at.info))
     _until(at, lambda at: any(c.proto.id.endswith("-map") for c in at.get("plotly_chart")))
-    assert _chart(at, "map")["layout"]["title"]["text"] == "PCA · dann · epoch 1"  # the epoch one looked at is kept
+    assert _chart(at, "map")["layout"]["title"]["text"] == "PCA · DANN · epoch 1"  # the epoch one looked at is kept
     at.select_slider(key="epoch").set_value(2).run()
-    assert _chart(at, "map")["layout"]["title"]["text"] == "PCA · dann · epoch 2"
+    assert _chart(at, "map")["layout"]["title"]["text"] == "PCA · DANN · epoch 2"
 
 
 def test_errors_are_shown_on_the_page_and_it_keeps_working(store, tmp_path):
@@ -257,9 +257,9 @@ def test_compare_shows_the_runs_side_by_side_and_overlays_their_curves(store):
     at.select_slider(key="compare_epoch").set_value(1).run()
     assert not at.exception and not at.error
     titles = {_chart(at, f"compare-map-{c.run_id()}")["layout"]["title"]["text"] for c in runs}
-    assert titles == {"dann · epoch 1", "source_only · epoch 1"}
+    assert titles == {"DANN · epoch 1", "source only · epoch 1"}
     curves = _chart(at, "compare_metrics")["data"]
-    assert {t["name"] for t in curves} == {"1: source_only + invert", "2: dann (dann) + invert"}
+    assert {t["name"] for t in curves} == {"1: source only + invert", "2: DANN (paper ramp) + invert"}
     assert len(curves) == 2 * 4  # one trace per run and metric panel
 
 
@@ -329,7 +329,7 @@ def test_shipped_runs_come_first_by_title_and_explore_and_compare_start_on_the_c
     assert [r.run_id for r in runs] == ["dann-so", "dann-log", "dann-paper", "dann-c01", "dann-mine"]
     label = run_names.run_label(paper, "DANN paper schedule")
     assert label == "DANN paper schedule · shipped · mnist → mnistm · 6/6 epochs"
-    assert run_names.run_label(paper).startswith("mnist → mnistm · dann · λ(p) =")
+    assert run_names.run_label(paper).startswith("mnist → mnistm · DANN · λ(p) =")
     assert explore.default_run(runs, shipped) is paper
     assert explore.default_run(run_names.shipped_first(newest_first, []), []) is mine  # nothing shipped: the newest
     assert explore.compare_defaults(runs) == ["dann-so", "dann-c01", "dann-paper"]

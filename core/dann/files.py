@@ -14,6 +14,23 @@ if TYPE_CHECKING:
 KIND = "dann"
 INDEX_FILE = "snapshots/index.safetensors"
 WEIGHTS_FILE = "weights.safetensors"
+# How runs are named in legends and tables (the config keeps the variant's and schedule's keys).
+VARIANT_NAMES = {
+    "source_only": "source only",
+    "dann": "DANN",
+    "dann_pseudo": "DANN + pseudo-labels",
+    "dan": "DAN",
+    "cdan": "CDAN",
+    "cdan_e": "CDAN+E",
+    "target_only": "target only",
+}
+SCHEDULE_NAMES = {"dann": "paper ramp"}
+
+
+def variant_name(config: dict) -> str:
+    """ "DANN", "source only", ... for a stored config (its key where the name is unknown)."""
+    variant = str(config.get("variant", "?"))
+    return VARIANT_NAMES.get(variant, variant)  # the other kinds read as they are: constant, log, linear, step, expr
 
 
 def snapshot_file(epoch: int) -> str:
@@ -27,12 +44,12 @@ def describe(info: RunInfo) -> RunDescription:
 
     cfg = info.config
     source, target = (short_spec(str(cfg.get(side, "?"))) for side in ("source", "target"))
-    variant = str(cfg.get("variant", "?"))
     schedule = cfg.get("schedule")
     augment = cfg.get("augment", "none")
-    method = detail = variant
+    method = detail = variant_name(cfg)
     if isinstance(schedule, dict):
-        method += f" ({schedule.get('kind', '?')})"
+        kind = str(schedule.get("kind", "?"))
+        method += f" ({SCHEDULE_NAMES.get(kind, kind)})"
         try:
             detail += " · " + LambdaSchedule.from_dict(schedule).describe()
         except UserError:
