@@ -68,3 +68,13 @@ def test_every_epoch_records_every_label_free_score():
         assert -0.5 <= r.metrics["pad"] <= 2.0
         assert 0.0 <= r.metrics["target_pred_entropy"] <= math.log(10) + 1e-9
     assert set(SCORES) <= set(results[-1].metrics)
+
+
+def test_too_few_items_leave_a_score_out_instead_of_failing():
+    from core.dann.scores import label_free_scores
+
+    rng = np.random.default_rng(1)
+    few = label_free_scores(rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), rng.normal(size=(3, 10)))
+    assert few["pad"] is None and few["snd"] is not None and few["im"] is not None
+    one = label_free_scores(rng.normal(size=(1, 4)), rng.normal(size=(1, 4)), rng.normal(size=(1, 10)))
+    assert one["pad"] is None and one["snd"] is None and one["target_pred_entropy"] is not None

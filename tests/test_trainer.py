@@ -245,6 +245,8 @@ def test_config_hash_depends_only_on_what_matters():
         ({"steps_per_epoch": -1}, "steps_per_epoch"),
         ({"target_entropy": -1.0}, "target_entropy"),
         ({"augment": "mixup"}, "unknown augmentation"),
+        ({"variant": "dan", "mmd_estimate": "cubic"}, "MMD estimate"),
+        ({"variant": "dan", "batch_size": 1}, "at least 2 images"),
     ],
 )
 def test_bad_settings_are_user_errors(kwargs, message):

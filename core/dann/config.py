@@ -155,6 +155,8 @@ class DANNConfig:
         if not self.model:
             folders = self.source.startswith(FOLDER_PREFIX) or self.target.startswith(FOLDER_PREFIX)
             object.__setattr__(self, "model", "course" if folders else "digit")
+        if self.variant == "dan" and self.batch_size < 2:
+            raise UserError("dan compares batches of at least 2 images per domain: batch_size must be 2 or more")
         if self.mmd_estimate not in MMD_ESTIMATES:
             raise UserError(f"unknown MMD estimate {self.mmd_estimate!r}; expected one of {', '.join(MMD_ESTIMATES)}")
         if self.augment not in AUGMENTS:

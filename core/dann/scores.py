@@ -88,13 +88,15 @@ def soft_neighbourhood_density(probs: np.ndarray, temperature: float = SND_TEMPE
 
 
 def label_free_scores(source_feats: np.ndarray, target_feats: np.ndarray, target_logits: np.ndarray) -> dict:
-    """Every score above, by its metrics key."""
+    """Every score above, by its metrics key; None for a score the items are too few for (the
+    proxy A-distance needs PAD_FOLDS items per domain, SND two target items)."""
     probs = softmax(target_logits)
+    enough = min(len(source_feats), len(target_feats)) >= PAD_FOLDS
     return {
-        "pad": proxy_a_distance(source_feats, target_feats),
-        "target_pred_entropy": prediction_entropy(probs),
-        "im": information_maximisation(probs),
-        "snd": soft_neighbourhood_density(probs),
+        "pad": proxy_a_distance(source_feats, target_feats) if enough else None,
+        "target_pred_entropy": prediction_entropy(probs) if len(probs) else None,
+        "im": information_maximisation(probs) if len(probs) else None,
+        "snd": soft_neighbourhood_density(probs) if len(probs) >= 2 else None,
     }
 
 
