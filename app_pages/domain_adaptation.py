@@ -14,7 +14,7 @@ import streamlit as st
 
 from app_pages.background import cancel, flash, job_registry, may_cancel, me, shipped_runs, show_flash
 from app_pages.presentation import presentation_view
-from core.dann.config import AUGMENTS, MMD_ESTIMATES, VARIANTS
+from core.dann.config import AUGMENTS, MMD_ESTIMATES, PRESETS, VARIANTS
 from core.dann.files import variant_name
 from core.dann.jobs import MAPS, TRAIN, DANNJobs
 from core.dann.maps import METHODS, MapSettings, RunMaps, load_maps, snapshot_epochs
@@ -150,7 +150,21 @@ def _schedule_controls() -> None:
             st.slider("step at p =", 0.0, 1.0, key="f_step_at", persist_state="session")
 
 
+def _use_preset(name: str) -> None:
+    """The preset's settings into the controls (a callback: before they are drawn); the rest stay."""
+    for key, value in PRESETS[name].settings.items():
+        st.session_state[f"f_{key}"] = value
+    flash("info", f"The {name} preset is set: {PRESETS[name].summary}. {PRESETS[name].why}")
+
+
 def _train_controls(status: dict) -> None:
+    st.button(
+        "One-minute lecture preset",
+        key="f_preset_lecture",
+        on_click=_use_preset,
+        args=("lecture",),
+        help=PRESETS["lecture"].summary,
+    )
     cols = st.columns(2)
     with cols[0]:
         _domain_picker("source", status)

@@ -36,6 +36,22 @@ def _run_flags(group: argparse._ArgumentGroup, what: str) -> None:
     group.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
 
+# Subcommands with --preset: their parser and presets, so main() can make a preset's settings the
+# defaults before parsing (a flag given beside the preset then still wins).
+_PRESET_PARSERS: dict[str, tuple[argparse.ArgumentParser, dict]] = {}
+
+
+def _apply_preset(argv: Sequence[str]) -> None:
+    if not argv or argv[0] not in _PRESET_PARSERS:
+        return
+    parser, presets = _PRESET_PARSERS[argv[0]]
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", default=None)
+    chosen = pre.parse_known_args(list(argv[1:]))[0].preset
+    if chosen in presets:  # an unknown name is reported by the full parse, with the choices
+        parser.set_defaults(**presets[chosen].settings)
+
+
 def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
     from core.dann.config import DANNConfig
 
@@ -51,9 +67,19 @@ def _add_dann_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    options.add_arguments(p, DANNConfig)
+    from core.dann.config import PRESETS
+
+    groups = options.add_arguments(p, DANNConfig)
+    groups["domains and variant"].add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=None,
+        help="start from a preset's settings (flags given beside it still count): "
+        + "; ".join(f"{name}: {preset.summary}" for name, preset in PRESETS.items()),
+    )
     _run_flags(p.add_argument_group("running and output"), "final accuracies")
     p.set_defaults(func=_cmd_dann)
+    _PRESET_PARSERS["dann"] = (p, PRESETS)
 
 
 def _config_from_args(cls: type, a: argparse.Namespace):
@@ -653,7 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    _apply_preset(argv)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

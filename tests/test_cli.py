@@ -123,3 +123,23 @@ def test_help_documents_every_option(capsys):
         entry = text.split(f"  {flag}", 1)[1].split("\n  --", 1)[0]
         assert f"(default: {setting.default})" in " ".join(entry.split()), flag
     assert "(default: mnistm)" in text and "source_only" in text
+
+
+def test_the_lecture_preset_sets_its_settings_and_flags_beside_it_still_count():
+    from core.__main__ import _apply_preset, _config_from_args, build_parser
+    from core.dann.config import PRESETS, DANNConfig
+
+    def config(*flags):
+        parser = build_parser()
+        _apply_preset(["dann", *flags])
+        return _config_from_args(DANNConfig, parser.parse_args(["dann", *flags]))
+
+    lecture = config("--preset", "lecture")
+    assert {k: getattr(lecture, k) for k in ("epochs", "snapshot_size", "source", "target")} == {
+        k: PRESETS["lecture"].settings[k] for k in ("epochs", "snapshot_size", "source", "target")
+    }
+    assert lecture.lr == DANNConfig().lr and lecture.schedule == DANNConfig().schedule  # the rest: the defaults
+    assert config("--preset", "lecture", "--epochs", "3").epochs == 3  # a flag beside the preset wins
+    assert config("--epochs", "3").snapshot_size == DANNConfig().snapshot_size  # no preset, no change
+    with pytest.raises(SystemExit):
+        config("--preset", "marathon")

@@ -170,6 +170,22 @@ def test_dan_shows_its_mmd_estimate_and_cdan_does_not(store):
     assert any(DANNConfig(variant="cdan").run_id() in c for c in _texts(at.caption))  # the hidden choice counts not
 
 
+def test_the_lecture_preset_button_sets_the_controls_to_the_preset(store):
+    from core.dann.config import PRESETS
+
+    at = _page()
+    at.number_input(key="f_epochs").set_value(9)
+    at.selectbox(key="f_target").set_value("usps").run()
+    at.button(key="f_preset_lecture").click().run()
+    assert not at.exception
+    preset = PRESETS["lecture"].settings
+    assert at.number_input(key="f_epochs").value == preset["epochs"]
+    assert at.selectbox(key="f_target").value == preset["target"]
+    expected = DANNConfig(**preset)
+    assert any(expected.run_id() in c for c in _texts(at.caption))
+    assert any("lecture preset is set" in i for i in _texts(at.info))
+
+
 def test_a_bad_expression_shows_the_parsers_reason_and_start_is_refused(store):
     at = _page()
     at.selectbox(key="f_schedule").set_value("expr").run()
