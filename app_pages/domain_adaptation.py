@@ -159,7 +159,7 @@ def _use_preset(name: str) -> None:
 
 def _train_controls(status: dict) -> None:
     st.button(
-        "One-minute lecture preset",
+        "Lecture preset: a short run to retrain live",
         key="f_preset_lecture",
         on_click=_use_preset,
         args=("lecture",),

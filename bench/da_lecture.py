@@ -1,4 +1,4 @@
-"""The one-minute lecture preset, timed as a lecturer would wait for it: training MNIST -> MNIST-M
+"""The lecture preset, timed as a lecturer would wait for it: training MNIST -> MNIST-M
 with `--preset lecture` (core/dann/config.py PRESETS) and the t-SNE map of every epoch, from
 start to the last frame, on this machine, over seeds. Each run trains afresh in a scratch store.
 
@@ -66,7 +66,7 @@ def main() -> None:
         f"epoch's included. The machine's load average at the start: {load:.1f}."
     )
     table = report.markdown_table(rows, list(rows[0]))
-    report.publish("The one-minute lecture preset, MNIST → MNIST-M", table, notes, write=not a.no_write)
+    report.publish("The lecture preset, MNIST → MNIST-M", table, notes, write=not a.no_write)
 
 
 if __name__ == "__main__":
