@@ -1,8 +1,10 @@
 """The server's one job registry, shared by every page and session, and what the pages share around it:
-whose jobs a session may cancel, messages for the next script run, the shipped runs (a helper of the
-pages, not a page)."""
+whose jobs a session may cancel, the list of the server's other jobs, messages for the next script run,
+the shipped runs (a helper of the pages, not a page)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -32,6 +34,28 @@ def may_cancel(s: JobStatus) -> bool:
 
 def cancel(registry: JobRegistry, job_id: str) -> None:
     registry.cancel(job_id, by=None if job_id == st.query_params.get("job") else me())
+
+
+def other_jobs(
+    registry: JobRegistry, kind: str, current: str | None, heading: str, watch: Callable[[str], None], key: str
+) -> None:
+    """The server's other jobs of `kind` (not `current`), folded away: each one's place in the
+    queue or its epoch, and Watch for this session's own (another session's job is listed, not
+    handed over). `key` prefixes the buttons' keys."""
+    others = [j for j in registry.jobs(kind) if j.job_id != current]
+    if not others:
+        return
+    with st.expander(f"{heading} ({sum(j.active for j in others)} active)"):
+        for j in others:
+            cols = st.columns([4, 1])
+            where = (
+                f"queue position {j.position}"
+                if j.position
+                else f"{j.state}, epoch {j.details.epoch}/{j.details.epochs}"
+            )
+            cols[0].text(f"{j.title} · {where}")
+            if j.owner == me():
+                cols[1].button("Watch", key=f"{key}-{j.job_id}", on_click=watch, args=(j.job_id,))
 
 
 def flash(kind: str, text: str, key: str = "flash") -> None:

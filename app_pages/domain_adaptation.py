@@ -12,7 +12,16 @@ from functools import partial
 
 import streamlit as st
 
-from app_pages.background import cancel, flash, job_registry, may_cancel, me, shipped_runs, show_flash
+from app_pages.background import (
+    cancel,
+    flash,
+    job_registry,
+    may_cancel,
+    me,
+    other_jobs,
+    shipped_runs,
+    show_flash,
+)
 from app_pages.presentation import presentation_view
 from core.dann.config import AUGMENTS, MMD_ESTIMATES, PRESETS, VARIANTS
 from core.dann.files import variant_name
@@ -314,7 +323,7 @@ def _job_section(jobs: DANNJobs) -> None:
             )
         else:
             _job_panel(jobs, status)
-    _other_jobs(jobs, job_id)
+    other_jobs(jobs.registry, TRAIN, job_id, "Other trainings on this server", _watch, key="watch")
 
 
 def _job_panel(jobs: DANNJobs, drawn: JobStatus) -> None:
@@ -384,23 +393,6 @@ def _open_run(run_id: str) -> None:
 
 def _watch(job_id: str) -> None:
     st.query_params["job"] = job_id
-
-
-def _other_jobs(jobs: DANNJobs, current: str | None) -> None:
-    others = [j for j in jobs.registry.jobs(TRAIN) if j.job_id != current]
-    if not others:
-        return
-    with st.expander(f"Other trainings on this server ({sum(j.active for j in others)} active)"):
-        for j in others:
-            cols = st.columns([4, 1])
-            where = (
-                f"queue position {j.position}"
-                if j.position
-                else f"{j.state}, epoch {j.details.epoch}/{j.details.epochs}"
-            )
-            cols[0].text(f"{j.title} · {where}")
-            if j.owner == me():  # another session's job is listed, not handed over
-                cols[1].button("Watch", key=f"watch-{j.job_id}", on_click=_watch, args=(j.job_id,))
 
 
 # ---- maps: what Explore and Compare show -----------------------------------------------------

@@ -14,7 +14,16 @@ import re
 
 import streamlit as st
 
-from app_pages.background import cancel, flash, job_registry, may_cancel, me, shipped_runs, show_flash
+from app_pages.background import (
+    cancel,
+    flash,
+    job_registry,
+    may_cancel,
+    me,
+    other_jobs,
+    shipped_runs,
+    show_flash,
+)
 from app_pages.presentation import presentation_view
 from core.data import mnist
 from core.data.streams import DATA, STREAMS
@@ -301,7 +310,7 @@ def _train_view(jobs: LifelongJobs, store: RunStore, present: bool) -> None:
         config = form.config_from_form(_form())
     except UserError as err:
         problems.append(str(err))
-    if _form()["data"] == "mnist" and not (status := _mnist_status()).available:
+    if st.session_state["ll_f_data"] == "mnist" and not (status := _mnist_status()).available:
         problems.append(f"MNIST is not at hand: {status.detail}")
     with right:
         if config is not None:
@@ -356,7 +365,7 @@ def _job_section(jobs: LifelongJobs, store: RunStore, present: bool) -> None:
             )
         else:
             _job_panel(jobs, store, status, present)
-    _other_jobs(jobs, job_id)
+    other_jobs(jobs.registry, TRAIN, job_id, "Other lifelong trainings on this server", _watch, key="ll_watch")
 
 
 def _job_panel(jobs: LifelongJobs, store: RunStore, drawn: JobStatus, present: bool) -> None:
@@ -441,23 +450,6 @@ def _watch(job_id: str) -> None:
     """Follow `job_id`: in the URL (a refresh) and in the session (a page switch drops the URL's query)."""
     st.query_params["job"] = job_id
     st.session_state["ll_job"] = job_id
-
-
-def _other_jobs(jobs: LifelongJobs, current: str | None) -> None:
-    others = [j for j in jobs.registry.jobs(TRAIN) if j.job_id != current]
-    if not others:
-        return
-    with st.expander(f"Other lifelong trainings on this server ({sum(j.active for j in others)} active)"):
-        for j in others:
-            cols = st.columns([4, 1])
-            where = (
-                f"queue position {j.position}"
-                if j.position
-                else f"{j.state}, epoch {j.details.epoch}/{j.details.epochs}"
-            )
-            cols[0].text(f"{j.title} · {where}")
-            if j.owner == me():  # another session's job is listed, not handed over
-                cols[1].button("Watch", key=f"ll_watch-{j.job_id}", on_click=_watch, args=(j.job_id,))
 
 
 # ---- Explore -----------------------------------------------------------------------------------
@@ -556,38 +548,22 @@ def _explore_view(
 def _exports(store: RunStore, view: figures.RunView, drawn: list, title: str, run_id: str) -> None:
     """Download buttons; the files are made only when clicked."""
     row = st.container(horizontal=True)
-    row.download_button(
-        "Figures (HTML)",
-        lambda: exports.figures_html(drawn, title),
-        file_name=f"{run_id}.html",
-        mime="text/html",
-        on_click="ignore",
-        key="ll_export_html",
+    files = (
+        ("Figures (HTML)", lambda: exports.figures_html(drawn, title), ".html", "text/html", "html"),
+        ("Accuracy matrix (PNG)", lambda: exports.matrix_png(view, title), "-matrix.png", "image/png", "matrix"),
+        ("Curves (PNG)", lambda: exports.curves_png(view, title), "-curves.png", "image/png", "curves"),
+        (
+            "Metrics (CSV)",
+            lambda: exports.metrics_csv(store.metrics(run_id), view.tasks),
+            "-metrics.csv",
+            "text/csv",
+            "csv",
+        ),
     )
-    row.download_button(
-        "Accuracy matrix (PNG)",
-        lambda: exports.matrix_png(view, title),
-        file_name=f"{run_id}-matrix.png",
-        mime="image/png",
-        on_click="ignore",
-        key="ll_export_matrix",
-    )
-    row.download_button(
-        "Curves (PNG)",
-        lambda: exports.curves_png(view, title),
-        file_name=f"{run_id}-curves.png",
-        mime="image/png",
-        on_click="ignore",
-        key="ll_export_curves",
-    )
-    row.download_button(
-        "Metrics (CSV)",
-        lambda: exports.metrics_csv(store.metrics(run_id), view.tasks),
-        file_name=f"{run_id}-metrics.csv",
-        mime="text/csv",
-        on_click="ignore",
-        key="ll_export_csv",
-    )
+    for label, make, suffix, mime, key in files:
+        row.download_button(
+            label, make, file_name=f"{run_id}{suffix}", mime=mime, on_click="ignore", key=f"ll_export_{key}"
+        )
     st.caption("The CSV has a row per epoch (0: before training): acc_j and loss_j on task j's test split.")
 
 

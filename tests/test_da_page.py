@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,10 @@ from core.runs import RunInfo, RunStore
 from core.shipped import ShippedRun
 from presenters import runs as run_names
 from presenters.dann import explore, form, schedule_preview
+from tests.apptest import chart as _chart
+from tests.apptest import plotly_array as _array
+from tests.apptest import texts as _texts
+from tests.apptest import until as _until
 from tests.synthetic import make_pair, write_image_folders
 
 PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "domain_adaptation.py")
@@ -42,38 +45,11 @@ def _page() -> AppTest:
     return AppTest.from_file(PAGE, default_timeout=120).run()
 
 
-def _until(at: AppTest, predicate, timeout: float = 90.0) -> AppTest:
-    """Rerun the page (as its polling fragment would) until `predicate(at)` holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate(at):
-        assert time.monotonic() < deadline, "the page never showed what was expected"
-        time.sleep(0.3)
-        at.run()
-    return at
-
-
-def _chart(at: AppTest, key: str) -> dict:
-    """The figure of the plotly chart drawn with `key`."""
-    return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")).proto.spec)
-
-
 def _preview(at: AppTest) -> str:
     """The schedule preview's SVG text (an <img> with a data URL)."""
     [html] = [m.value for m in at.markdown if 'class="schedule-preview"' in m.value]
     url = re.search(r'src="(data:image/svg\+xml;base64,[^"]+)"', html).group(1)
     return base64.b64decode(url.split(",", 1)[1]).decode()
-
-
-def _array(value) -> np.ndarray:
-    """A plotly array from a figure's JSON: a list, or a base64 typed array (numpy input)."""
-    if isinstance(value, dict):
-        data = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        return data.reshape([int(n) for n in value["shape"].split(",")]) if "shape" in value else data
-    return np.array(value, dtype=object if None in value else float)
-
-
-def _texts(elements) -> list[str]:
-    return [e.value for e in elements]
 
 
 def test_form_defaults_make_the_default_config_and_folders_need_a_path():

@@ -5,9 +5,7 @@ two-parameter picture follows its slider, and the widgets survive page switches.
 
 from __future__ import annotations
 
-import base64
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,10 @@ from core.lifelong.run import run_lifelong
 from core.lifelong.stored import load_run
 from core.runs import RunStore
 from presenters.lifelong import explore
+from tests.apptest import chart as _chart
+from tests.apptest import plotly_array as _array
+from tests.apptest import texts as _texts
+from tests.apptest import until as _until
 from tests.tables import parse_markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,35 +48,9 @@ def _page(**params) -> AppTest:
     return at.run()
 
 
-def _until(at: AppTest, predicate, timeout: float = 90.0) -> AppTest:
-    """Rerun the page (as its polling fragment would) until `predicate(at)` holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate(at):
-        assert time.monotonic() < deadline, "the page never showed what was expected"
-        time.sleep(0.2)
-        at.run()
-    return at
-
-
 def _charts(at: AppTest) -> dict[str, dict]:
     """The page's plotly figures by their key."""
     return {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
-
-
-def _chart(at: AppTest, key: str) -> dict:
-    return next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}"))
-
-
-def _array(value) -> np.ndarray:
-    """A plotly array from a figure's JSON: a list, or a base64 typed array (numpy input)."""
-    if isinstance(value, dict):
-        data = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        return data.reshape([int(n) for n in value["shape"].split(",")]) if "shape" in value else data
-    return np.array(value, dtype=float)
-
-
-def _texts(elements) -> list[str]:
-    return [e.value for e in elements]
 
 
 def _stored(store: RunStore, **kw):

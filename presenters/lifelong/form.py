@@ -105,22 +105,22 @@ def network_text(config: LifelongConfig) -> str:
     return f"conv net (5×5 convolutions of 32 and 64 channels, then {config.hidden} hidden units) → 10"
 
 
+# How method_text puts each method's own settings in words.
+_SETTING_TEXTS = {
+    "fisher": "{} Fisher",
+    "gamma": "decay γ {:g}",
+    "si_damping": "damping ξ {:g}",
+    "slices": "{} slices",
+    "importance_items": "importance measured on {} items per task",
+    "buffer_size": "a buffer of {} training items",
+}
+
+
 def method_text(config: LifelongConfig) -> str:
     """The method with the settings it reads, in words."""
     name = METHOD_NAMES[config.method]
     parts = [f"{name} (λ {config.strength:g})" if default_strength(config.method) is not None else name]
-    if uses("fisher", config.method):
-        parts.append(f"{config.fisher} Fisher")
-    if uses("gamma", config.method):
-        parts.append(f"decay γ {config.gamma:g}")
-    if uses("si_damping", config.method):
-        parts.append(f"damping ξ {config.si_damping:g}")
-    if uses("slices", config.method):
-        parts.append(f"{config.slices} slices")
-    if uses("importance_items", config.method):
-        parts.append(f"importance measured on {config.importance_items} items per task")
-    if uses("buffer_size", config.method):
-        parts.append(f"a buffer of {config.buffer_size} training items")
+    parts += [text.format(getattr(config, key)) for key, text in _SETTING_TEXTS.items() if uses(key, config.method)]
     return ", ".join(parts)
 
 
