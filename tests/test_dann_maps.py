@@ -122,6 +122,48 @@ def test_exact_neighbours_match_scikit_learn_across_blocks(monkeypatch):
     np.testing.assert_allclose(dist, ref_dist, atol=1e-10)
 
 
+def test_kept_neighbours_is_the_share_of_a_points_neighbours_the_frame_already_shows():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 2))
+    neighbours, _ = map_engine.nearest_neighbors(z, 30)
+    # a frame that is the features themselves (scaled and rotated) shows every neighbourhood
+    rotation = np.array([[0.0, -1.0], [1.0, 0.0]])
+    assert np.array_equal(map_engine.kept_neighbours(3 * z @ rotation, neighbours), np.ones(200))
+    # a frame with the points shuffled shows about k / n of them
+    shuffled = map_engine.kept_neighbours(z[rng.permutation(200)], neighbours)
+    assert shuffled.mean() < 0.1
+    # by hand: a point whose frame neighbours are 7 of its 10 true ones
+    frame = z.copy()
+    moved = neighbours[0, :3]
+    frame[moved] += 50.0  # three of point 0's neighbours leave its surroundings in the frame
+    kept = map_engine.kept_neighbours(frame, neighbours)
+    shown, _ = map_engine.nearest_neighbors(frame, 10)
+    assert kept[0] == len(set(shown[0]) & set(neighbours[0, :10])) / 10 <= 0.7
+
+
+def test_the_anchor_holds_a_warm_frame_in_place_and_zero_strength_is_plain_t_sne():
+    from openTSNE import affinity
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    x = drifting(2)
+    z = map_engine.reduce_features(x[1], 8)
+    idx, dist = map_engine.nearest_neighbors(z, 30)
+    p = affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(idx, dist), perplexity=10, n_jobs=1).P
+    start = np.random.default_rng(1).normal(size=(POINTS, 2)) * 5
+    start -= start.mean(axis=0)  # openTSNE keeps the layout centred
+    phases = [(30, 4.0, 0.5), (20, 1.0, 0.8)]
+    plain = map_engine._descend(start, p, phases)
+    zero = map_engine._descend(start, p, phases, anchor=start, strength=np.zeros(POINTS))
+    assert np.array_equal(plain, zero)
+    held = map_engine._descend(start, p, phases, anchor=start, strength=np.full(POINTS, 0.3))
+    free_move = np.linalg.norm(plain - start, axis=1).mean()
+    held_move = np.linalg.norm(held - start, axis=1).mean()
+    assert held_move < 0.2 * free_move
+    # the start is never written into
+    fresh = np.random.default_rng(1).normal(size=(POINTS, 2)) * 5
+    assert np.array_equal(start, fresh - fresh.mean(axis=0))
+
+
 def test_settings_key_follows_the_fields_the_method_uses():
     assert MapSettings(method="pca", perplexity=5, seed=3).key() == MapSettings(method="pca").key()
     assert MapSettings(method="umap", perplexity=5).key() == MapSettings(method="umap").key()
