@@ -138,7 +138,9 @@ def test_the_lecture_preset_sets_its_settings_and_flags_beside_it_still_count():
     assert {k: getattr(lecture, k) for k in ("epochs", "snapshot_size", "source", "target")} == {
         k: PRESETS["lecture"].settings[k] for k in ("epochs", "snapshot_size", "source", "target")
     }
-    assert lecture.lr == DANNConfig().lr and lecture.schedule == DANNConfig().schedule  # the rest: the defaults
+    assert lecture.steps_per_epoch == PRESETS["lecture"].settings["steps_per_epoch"]
+    assert lecture.lr.lr0 == PRESETS["lecture"].settings["lr"]  # a flat key: the flag --lr
+    assert lecture.lr.alpha == DANNConfig().lr.alpha and lecture.schedule == DANNConfig().schedule  # the rest: defaults
     assert config("--preset", "lecture", "--epochs", "3").epochs == 3  # a flag beside the preset wins
     assert config("--epochs", "3").snapshot_size == DANNConfig().snapshot_size  # no preset, no change
     with pytest.raises(SystemExit):

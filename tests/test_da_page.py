@@ -148,6 +148,7 @@ def test_dan_shows_its_mmd_estimate_and_cdan_does_not(store):
 
 def test_the_lecture_preset_button_sets_the_controls_to_the_preset(store):
     from core.dann.config import PRESETS
+    from core.options import from_flat
 
     at = _page()
     at.number_input(key="f_epochs").set_value(9)
@@ -157,7 +158,8 @@ def test_the_lecture_preset_button_sets_the_controls_to_the_preset(store):
     preset = PRESETS["lecture"].settings
     assert at.number_input(key="f_epochs").value == preset["epochs"]
     assert at.selectbox(key="f_target").value == preset["target"]
-    expected = DANNConfig(**preset)
+    assert at.number_input(key="f_lr").value == preset["lr"]
+    expected = from_flat(DANNConfig, preset)
     assert any(expected.run_id() in c for c in _texts(at.caption))
     assert any("lecture preset is set" in i for i in _texts(at.info))
 
