@@ -164,6 +164,14 @@ def test_the_anchor_holds_a_warm_frame_in_place_and_zero_strength_is_plain_t_sne
     assert np.array_equal(start, fresh - fresh.mean(axis=0))
 
 
+def test_large_snapshots_take_the_fft_gradient_and_still_give_aligned_frames(store, monkeypatch):
+    monkeypatch.setattr(map_engine, "TSNE_BH_MAX_POINTS", 50)  # POINTS is above it: openTSNE's FFT path
+    write_run(store, drifting(2))
+    maps = compute_maps(store, RUN, TSNE)
+    assert np.isfinite(maps.coords).all() and all(t > 0.8 for t in maps.trustworthiness)
+    assert 0 < maps.displacement[1] < np.abs(maps.coords[1]).max()
+
+
 def test_settings_key_follows_the_fields_the_method_uses():
     assert MapSettings(method="pca", perplexity=5, seed=3).key() == MapSettings(method="pca").key()
     assert MapSettings(method="umap", perplexity=5).key() == MapSettings(method="umap").key()
