@@ -57,15 +57,15 @@ class _Logit(nn.Module):
 
 
 @torch.no_grad()
-def target_accuracy(features: nn.Module, head: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+def target_accuracy(net, images: torch.Tensor, labels: torch.Tensor) -> float:
     correct = 0
     for i in range(0, len(images), EVAL_BATCH):
-        x = images[i : i + EVAL_BATCH].float().mul_(2.0 / 255.0).sub_(1.0)
-        correct += int((head(features(x)).argmax(1) == labels[i : i + EVAL_BATCH]).sum())
+        x = net.prepare(images[i : i + EVAL_BATCH])
+        correct += int((net.label_head(net.features(x)).argmax(1) == labels[i : i + EVAL_BATCH]).sum())
     return correct / len(images)
 
 
-def peer_curve(source, target, budget: float, batch: int, seed: int) -> tuple[list[dict], int]:
+def peer_curve(source, target, budget: float, batch: int, seed: int) -> list[dict]:
     """pytorch-adapt's DANNHook for `budget` seconds of training; accuracy at MARKS points."""
     from pytorch_adapt.hooks import DANNHook
 
@@ -84,9 +84,9 @@ def peer_curve(source, target, budget: float, batch: int, seed: int) -> tuple[li
         si = torch.randint(n_src, (batch,), generator=generator)
         ti = torch.randint(n_tgt, (batch,), generator=generator)
         return {
-            "src_imgs": source.train_images[si].float().mul_(2.0 / 255.0).sub_(1.0),
+            "src_imgs": net.prepare(source.train_images[si]),
             "src_labels": source.train_labels[si],
-            "target_imgs": target.train_images[ti].float().mul_(2.0 / 255.0).sub_(1.0),
+            "target_imgs": net.prepare(target.train_images[ti]),
             "src_domain": src_domain,
             "target_domain": tgt_domain,
         }
@@ -105,13 +105,13 @@ def peer_curve(source, target, budget: float, batch: int, seed: int) -> tuple[li
         marks.pop(0)
         for m in models.values():
             m.eval()
-        acc = target_accuracy(net.features, net.label_head, target.eval_images, target.eval_labels)
+        acc = target_accuracy(net, target.eval_images, target.eval_labels)
         curve.append({"seconds": trained, "steps": steps, "target_acc": acc})
         print(f"pytorch-adapt DANN: {trained:6.1f} s, {steps} steps, target {acc:.4f}", flush=True)
-    return curve, steps
+    return curve
 
 
-def ours_curve(source, target, budget: float, batch: int, seed: int) -> tuple[list[dict], int]:
+def ours_curve(source, target, budget: float, batch: int, seed: int) -> list[dict]:
     """This project's trainer, its defaults, sized to `budget` seconds of training."""
     probe = DANNTrainer(
         DANNConfig(batch_size=batch, seed=seed, epochs=1, steps_per_epoch=100), domains=(source, target)
@@ -129,7 +129,7 @@ def ours_curve(source, target, budget: float, batch: int, seed: int) -> tuple[li
         trained += 2 * steps_per_epoch * batch / m["images_per_second"]
         curve.append({"seconds": trained, "steps": result.epoch * steps_per_epoch, "target_acc": m["target_acc"]})
         print(f"this project's DANN: {trained:6.1f} s, {curve[-1]['steps']} steps, target {m['target_acc']:.4f}")
-    return curve, MARKS * steps_per_epoch
+    return curve
 
 
 def main() -> None:
@@ -153,8 +153,9 @@ def main() -> None:
     columns = ["trainer", "steps in the budget", "steps / s"]
     marks = [f"~{a.budget * (k + 1) / MARKS:.0f} s" for k in range(MARKS)]
     table_rows = []
-    for name, (curve, steps) in curves.items():
-        row = {"trainer": name, "steps in the budget": steps, "steps / s": f"{steps / curve[-1]['seconds']:.1f}"}
+    for name, curve in curves.items():
+        steps, seconds = curve[-1]["steps"], curve[-1]["seconds"]
+        row = {"trainer": name, "steps in the budget": steps, "steps / s": f"{steps / seconds:.1f}"}
         row |= {m: f"{p['target_acc']:.3f} ({p['seconds']:.0f} s)" for m, p in zip(marks, curve)}
         table_rows.append(row)
     table = report.markdown_table(table_rows, columns + marks)

@@ -35,6 +35,7 @@ import torch
 
 from bench import report
 from core import atomic
+from core.dann.files import KIND
 from core.dann.maps import (
     MapSettings,
     compute_maps,
@@ -45,6 +46,7 @@ from core.dann.maps import (
     trustworthiness,
 )
 from core.runs import RunStore
+from core.shipped import read_shipped
 
 RUN_ID = "dann-bench"
 
@@ -126,11 +128,11 @@ def mean(values) -> float:
 
 
 def dann_runs(store: RunStore, spec: str) -> list[str]:
-    """The run ids `spec` names: comma-separated ids, or "shipped" for every DANN run in the store
-    that has feature snapshots."""
+    """The run ids `spec` names: comma-separated ids, or "shipped" for the DANN runs the store's
+    shipped.json lists (core.shipped)."""
     if spec != "shipped":
         return [r.strip() for r in spec.split(",") if r.strip()]
-    return sorted(info.run_id for info in store.list() if info.kind == "dann" and snapshot_epochs(store, info.run_id))
+    return [s.run_id for s in read_shipped(store) if s.run_id.startswith(f"{KIND}-")]
 
 
 def measure(store: RunStore, perplexity: float, umap: bool) -> dict:
@@ -236,7 +238,7 @@ def main() -> None:
     runs = dann_runs(source_store, a.run) if a.run else [None]
     if not runs:
         raise SystemExit(f"no DANN run with snapshots in {source_store.root}")
-    measured = {}
+    measured, summaries = {}, {}
     for run in runs:
         with tempfile.TemporaryDirectory(prefix="embed-bench-") as tmp:
             if run:
@@ -246,19 +248,21 @@ def main() -> None:
             first = store.read_tensors(RUN_ID, snapshot_file(0))["features"]
             frames_n = len(snapshot_epochs(store, RUN_ID))
             shape = f"{frames_n} epochs x {first.shape[0]} points x {first.shape[1]} dims"
-            measured[run or "synthetic drifting clusters"] = m = measure(store, a.perplexity, umap=not a.no_umap)
-        summary, _ = summary_row(run or "synthetic", m)
-        print(f"{run or 'synthetic'} ({shape}): {summary}", flush=True)
+            name = run or "synthetic drifting clusters"
+            measured[name] = m = measure(store, a.perplexity, umap=not a.no_umap)
+        summaries[name] = summary_row(name, m)
+        print(f"{name} ({shape}): {summaries[name][0]}", flush=True)
 
     if len(measured) == 1:
         ((name, m),) = measured.items()
         title = (
             f"Feature maps over epochs: {name if not a.run else 'run ' + name}, {shape}, perplexity {a.perplexity:g}"
         )
-        table = report.markdown_table(detail_rows(m), list(row("", [0], [0], [0])))
+        rows = detail_rows(m)
+        table = report.markdown_table(rows, list(rows[0]))
     else:
         title = f"Feature maps over epochs: {len(measured)} DANN runs' real snapshots, perplexity {a.perplexity:g}"
-        rows = [summary_row(name, m)[0] for name, m in measured.items()]
+        rows = [row for row, _ in summaries.values()]
         table = report.markdown_table(rows, list(rows[0]))
         means = [
             {
@@ -272,7 +276,7 @@ def main() -> None:
             for name, m in measured.items()
         ]
         table += "\n\n" + report.markdown_table(means, list(means[0]))
-    mets = [summary_row(name, m)[1] for name, m in measured.items()]
+    mets = [met for _, met in summaries.values()]
     targets = [
         ("every frame's trustworthiness within 0.01 of scikit-learn from scratch", "trust"),
         ("displacement >= 5x smaller than unaligned from scratch", "disp"),
@@ -285,7 +289,7 @@ def main() -> None:
     )
     notes = (
         f"{target_table}\n\ncore.dann.maps runs its layouts on one thread; scikit-learn's TSNE on its default threads "
-        f"({torch.get_num_threads()} visible to torch). Time per frame covers PCA to 50 dims, "
+        f"({torch.get_num_threads()} visible to torch). Time per frame covers PCA to {MapSettings().pca_dims} dims, "
         "neighbours, optimisation and alignment, not the trustworthiness measure. Displacement: mean distance a point "
         "moves between consecutive frames over the frame's RMS radius."
     )
