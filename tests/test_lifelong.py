@@ -18,7 +18,7 @@ from core.__main__ import main
 from core.data import streams
 from core.errors import UserError
 from core.lifelong import importance, metrics
-from core.lifelong.config import DEFAULT_STRENGTH, REGULARISERS, LifelongConfig
+from core.lifelong.config import DEFAULT_STRENGTH, METHOD_VERSIONS, REGULARISERS, LifelongConfig
 from core.lifelong.files import IMPORTANCE_FILE, TASKS_FILE, describe, headline
 from core.lifelong.methods import SI, Replay
 from core.lifelong.run import run_lifelong, train_epochs
@@ -161,7 +161,7 @@ def test_si_accumulates_minus_gradient_times_step():
     expected = {k: torch.zeros_like(v) for k, v in trainer.net.named_parameters()}
     for _ in range(3):
         before = {k: v.detach().clone() for k, v in trainer.net.named_parameters()}
-        trainer._step(0, torch.arange(20))
+        trainer._step(0, torch.stack([torch.zeros(20, dtype=torch.long), torch.arange(20)], 1))
         for k, p in trainer.net.named_parameters():
             expected[k] -= si._task_grad[k] * (p.detach() - before[k])
     for k in expected:
@@ -238,11 +238,36 @@ def test_replay_never_stores_or_trains_on_test_items(monkeypatch):
     assert len(buffer.buffer) == 30 and int(buffer.buffer[:, 1].max()) < stream.tasks[0].size("train")
 
 
-def test_joint_batches_hold_every_task_seen():
+def test_joint_epochs_pass_over_every_task_seen_once(monkeypatch):
     config = tiny(method="joint", tasks=3)
-    trainer = LifelongTrainer(config, stream=tiny_stream("permuted", 3))
-    parts = trainer.method.parts(2, torch.arange(50), trainer.generator)
-    assert [t for t, _ in parts] == [0, 1, 2] and sum(len(p) for _, p in parts) == 50
+    stream = tiny_stream("permuted", 3)
+    trainer = LifelongTrainer(config, stream=stream)
+    sizes = [t.size("train") for t in stream.tasks]
+    order = trainer.method.epoch_order(2, trainer.generator)
+    # the third task's epoch: every training item of tasks 1-3 exactly once, the tasks shuffled together
+    assert sorted(map(tuple, order.tolist())) == [(j, i) for j in range(3) for i in range(sizes[j])]
+    assert len(order[:50, 0].unique()) == 3
+    parts = trainer.method.parts(2, order[:50], trainer.generator)
+    assert sorted(t for t, _ in parts) == [0, 1, 2] and sum(len(p) for _, p in parts) == 50
+    # steps grow with the tasks seen: 1, 2, 3 passes' worth, and the progress total says so
+    batches = [-(-sum(sizes[: t + 1]) // config.batch_size) * config.epochs for t in range(3)]
+    assert trainer.steps_per_task == batches and trainer.total_steps == sum(batches)
+    seen = []
+    step = trainer._step
+    monkeypatch.setattr(trainer, "_step", lambda t, rows: (seen.append((t, rows[:, 0].tolist())), step(t, rows))[1])
+    list(trainer.epochs())
+    assert len(seen) == sum(batches)
+    assert all(max(tasks) <= t for t, tasks in seen)  # never a task not seen yet
+    # fine-tuning's epochs stay one pass over the current task alone
+    plain = LifelongTrainer(tiny(method="finetune", tasks=3), stream=stream)
+    assert plain.steps_per_task == [-(-n // config.batch_size) * config.epochs for n in sizes]
+
+
+def test_only_a_changed_method_leaves_its_stored_runs(monkeypatch):
+    joint, ewc = LifelongConfig(method="joint"), LifelongConfig(method="ewc")
+    before = joint.run_id(), ewc.run_id()
+    monkeypatch.setitem(METHOD_VERSIONS, "joint", METHOD_VERSIONS["joint"] + 1)
+    assert joint.run_id() != before[0] and ewc.run_id() == before[1]
 
 
 # ---- metrics -----------------------------------------------------------------------------------------

@@ -90,6 +90,14 @@ def test_the_form_builds_the_config_it_shows_and_each_method_its_own_settings():
     long = form.preview_markdown(LifelongConfig(stream="permuted", tasks=20, method="ewc", strength=50.0))
     assert "identity · permutation 1" in long and "… · permutation 18 · permutation 19" in long
     assert "EWC \\(λ 50\\), sampled Fisher" in long
+    assert "Adam at learning rate 0.001 (restarted at every task)" in long
+
+
+def test_the_preview_says_what_joint_costs_and_which_optimiser_trains():
+    joint = form.preview_markdown(LifelongConfig(stream="permuted", method="joint", epochs=2))
+    assert "tasks 1 to t together, 110 passes over a task's training split in all, 5.5 times" in joint
+    sgd = form.preview_markdown(LifelongConfig(optimizer="sgd", lr=0.1, momentum=0.9))
+    assert "SGD at learning rate 0.1, momentum 0.9, seed 0" in sgd and "Adam" not in sgd
 
 
 def test_the_preview_says_when_the_digits_are_synthetic():

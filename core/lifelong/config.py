@@ -19,10 +19,14 @@ from core.lifelong.files import KIND
 from core.options import check_types, config_dict, config_from_dict, option
 
 ENGINE_VERSION = 1
+# A method whose training changed after runs of it were stored: its version joins the run hash, so
+# its old runs are retrained rather than read back, and every other method's runs stay valid.
+# joint 2: an epoch passes over every task seen so far (before: batches of one task's size).
+METHOD_VERSIONS = {"joint": 2}
 
 METHODS = {
     "finetune": "no protection: the lower reference",
-    "joint": "every batch mixes every task seen so far: the upper reference",
+    "joint": "every epoch passes over every task seen so far: the upper reference",
     "l2": "L2 penalty towards the previous task's weights",
     "ewc": "elastic weight consolidation: one Fisher-weighted penalty per earlier task",
     "online_ewc": "online EWC: one running Fisher, decayed by gamma, around the latest weights",
@@ -179,5 +183,8 @@ class LifelongConfig:
 
     def run_id(self) -> str:
         """`lifelong-` + 12 hex digits of a hash over the canonical settings and the engine version."""
-        blob = json.dumps({"config": self.to_dict(), "engine": ENGINE_VERSION}, sort_keys=True)
+        payload: dict[str, Any] = {"config": self.to_dict(), "engine": ENGINE_VERSION}
+        if self.method in METHOD_VERSIONS:
+            payload["method_version"] = METHOD_VERSIONS[self.method]
+        blob = json.dumps(payload, sort_keys=True)
         return f"{KIND}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"

@@ -27,9 +27,9 @@ large eta * strength * Omega grows (an explicit SGD step diverges once it passes
 Fisher reaches at lr 0.1 and strength 100 on permuted MNIST). At strength 0 nothing is added or
 taken at all: every regulariser is then fine-tuning exactly.
 
-The references change the batches instead: `joint` draws every batch evenly from every task seen
-so far; `replay` adds a batch from a buffer of earlier tasks' training items (their share of
-`buffer_size` each, chosen at random when a task ends; test items never enter it).
+The references change the batches instead: an epoch of `joint` passes over every task seen so
+far, shuffled together; `replay` adds a batch from a buffer of earlier tasks' training items
+(their share of `buffer_size` each, chosen at random when a task ends; test items never enter it).
 """
 
 from __future__ import annotations
@@ -58,9 +58,19 @@ class Method:
         self.net = net
         self.stream = stream
 
-    def parts(self, task: int, positions: torch.Tensor, generator: torch.Generator) -> list[Part]:
-        """What one step trains on, given the current task's next batch."""
-        return [(task, positions)]
+    def epoch_size(self, task: int) -> int:
+        """Training items in one epoch of `task` (0-based): its own training split."""
+        return self.stream.tasks[task].size("train")
+
+    def epoch_order(self, task: int, generator: torch.Generator) -> torch.Tensor:
+        """One epoch's items in the order they are batched: rows of (task, position)."""
+        n = self.stream.tasks[task].size("train")
+        positions = torch.randperm(n, generator=generator)
+        return torch.stack([torch.full_like(positions, task), positions], 1)
+
+    def parts(self, task: int, rows: torch.Tensor, generator: torch.Generator) -> list[Part]:
+        """What one step trains on, given the epoch's next batch of rows (task, position)."""
+        return [(task, rows[:, 1])]
 
     def begin_task(self, task: int) -> None:
         """Called before the first step of `task` (0-based)."""
@@ -94,16 +104,24 @@ class Method:
 
 
 class Joint(Method):
-    """Every batch holds equal shares of every task seen so far (random items of each)."""
+    """An epoch of task t is one pass over the training splits of tasks 1..t together, shuffled
+    as one set: the network learns as if every task seen so far had come at once, so an epoch
+    of the t-th task costs t times one of fine-tuning (a stream of T tasks T(T+1)/2 times)."""
 
-    def parts(self, task: int, positions: torch.Tensor, generator: torch.Generator) -> list[Part]:
-        seen = task + 1
-        counts = [len(positions) // seen + (1 if j < len(positions) % seen else 0) for j in range(seen)]
-        return [
-            (j, torch.randint(self.stream.tasks[j].size("train"), (n,), generator=generator))
-            for j, n in enumerate(counts)
-            if n
+    def epoch_size(self, task: int) -> int:
+        return sum(self.stream.tasks[j].size("train") for j in range(task + 1))
+
+    def epoch_order(self, task: int, generator: torch.Generator) -> torch.Tensor:
+        rows = [
+            torch.stack([torch.full((n,), j, dtype=torch.long), torch.arange(n)], 1)
+            for j in range(task + 1)
+            for n in [self.stream.tasks[j].size("train")]
         ]
+        union = torch.cat(rows)
+        return union[torch.randperm(len(union), generator=generator)]
+
+    def parts(self, task: int, rows: torch.Tensor, generator: torch.Generator) -> list[Part]:
+        return [(int(t), rows[rows[:, 0] == t, 1]) for t in rows[:, 0].unique()]
 
 
 class Replay(Method):
@@ -113,11 +131,11 @@ class Replay(Method):
         super().__init__(config, net, stream)
         self.buffer = torch.zeros(0, 2, dtype=torch.long)  # rows: (task, position in its train split)
 
-    def parts(self, task: int, positions: torch.Tensor, generator: torch.Generator) -> list[Part]:
-        out = [(task, positions)]
+    def parts(self, task: int, rows: torch.Tensor, generator: torch.Generator) -> list[Part]:
+        out = [(task, rows[:, 1])]
         if len(self.buffer):
-            rows = self.buffer[torch.randint(len(self.buffer), (len(positions),), generator=generator)]
-            out += [(int(t), rows[rows[:, 0] == t, 1]) for t in rows[:, 0].unique()]
+            kept = self.buffer[torch.randint(len(self.buffer), (len(rows),), generator=generator)]
+            out += [(int(t), kept[kept[:, 0] == t, 1]) for t in kept[:, 0].unique()]
         return out
 
     def end_task(self, task: int, generator: torch.Generator) -> None:

@@ -1,11 +1,12 @@
 """The lifelong trainer: tasks one after another, every task's test accuracy after every epoch.
 
-One epoch is one pass over the current task's training split in batches of `batch_size` (joint
-and replay train on more items per step, never on more steps). Adam starts afresh at every task,
-as in van de Ven et al.'s reference code: its moments from the last task would carry that task's
-gradient scale into the next. The epochs of the whole stream are numbered 1, 2, ... (epoch 0 is
-the untrained network, whose accuracies forward transfer is measured against), so the run store,
-resume and the job's progress treat a stream like any other run.
+One epoch is one pass over the current task's training split in batches of `batch_size` (replay
+adds its buffer's items to every step; an epoch of joint passes over every task seen so far).
+Adam starts afresh at every task, as in van de Ven et al.'s reference code: its moments from the
+last task would carry that task's gradient scale into the next. The epochs of the whole stream
+are numbered 1, 2, ... (epoch 0 is the untrained network, whose accuracies forward transfer is
+measured against), so the run store, resume and the job's progress treat a stream like any other
+run.
 
 After the last epoch of a task the method takes its measure of that task (importance, buffer)
 and the trainer records what the Explore view draws: each layer's importance summary, the first
@@ -88,7 +89,7 @@ class LifelongTrainer:
         self.method: Method = make_method(config, self.net, self.stream)
         self.optimizer = self._optimizer()
         self.previous = {k: v.detach().clone() for k, v in self.net.named_parameters()}
-        sizes = [t.size("train") for t in self.stream.tasks]
+        sizes = [self.method.epoch_size(t) for t in range(len(self.stream))]
         self.steps_per_task = [-(-n // config.batch_size) * config.epochs for n in sizes]
         self.total_steps = sum(self.steps_per_task)
 
@@ -121,16 +122,23 @@ class LifelongTrainer:
         self.net.train()
         return out
 
-    def _step(self, task: int, positions: torch.Tensor) -> float:
-        parts = self.method.parts(task, positions, self.generator)
+    def _step(self, task: int, rows: torch.Tensor) -> float:
+        parts = self.method.parts(task, rows, self.generator)
         self.optimizer.zero_grad(set_to_none=False)
-        total = sum(len(p) for _, p in parts)
-        loss_value = 0.0
-        for t, pos in parts:
-            x, y = self.stream.tasks[t].batch("train", pos)
-            loss = F.cross_entropy(self._logits(t, x), self._targets(t, y), reduction="sum") / total
-            loss.backward()
-            loss_value += float(loss.detach())
+        batches = [self.stream.tasks[t].batch("train", pos) for t, pos in parts]
+        # one forward pass over every part (joint's and replay's batches hold several tasks), then
+        # each part's loss through its own task's head
+        out = self.net(torch.cat([x for x, _ in batches])) if len(batches) > 1 else self.net(batches[0][0])
+        loss, start = out.new_zeros(()), 0
+        for (t, _), (x, y) in zip(parts, batches, strict=True):
+            logits = out[start : start + len(x)]
+            start += len(x)
+            if self.config.task_incremental:
+                logits = logits[:, self.stream.tasks[t].classes]
+            loss = loss + F.cross_entropy(logits, self._targets(t, y), reduction="sum")
+        loss = loss / start
+        loss.backward()
+        loss_value = float(loss.detach())
         self.method.before_step()
         if self.config.optimizer == "sgd":
             self.optimizer.step()
@@ -142,10 +150,9 @@ class LifelongTrainer:
         return loss_value
 
     def _train_epoch(self, task: int, step0: int) -> tuple[float, int]:
-        n = self.stream.tasks[task].size("train")
-        order = torch.randperm(n, generator=self.generator)
+        order = self.method.epoch_order(task, self.generator)
         losses, bad = [], 0
-        for i, start in enumerate(range(0, n, self.config.batch_size)):
+        for i, start in enumerate(range(0, len(order), self.config.batch_size)):
             value = self._step(task, order[start : start + self.config.batch_size])
             if not torch.isfinite(torch.tensor(value)) and not bad:
                 bad = i + 1

@@ -136,10 +136,23 @@ def preview_markdown(config: LifelongConfig) -> str:
     if config.data != "mnist":
         stream = stream.replace("MNIST", "synthetic bar digits (not MNIST)")
     epochs = "1 epoch" if config.epochs == 1 else f"{config.epochs} epochs"
+    if config.optimizer == "sgd":
+        optimiser = f"SGD at learning rate {config.lr:g}" + (
+            f", momentum {config.momentum:g}" if config.momentum else ""
+        )
+    else:
+        optimiser = f"Adam at learning rate {config.lr:g} (restarted at every task)"
+    method = escape(method_text(config))
+    if config.method == "joint" and len(specs) > 1:
+        passes = len(specs) * (len(specs) + 1) // 2
+        method += (
+            f": each epoch of task t passes over tasks 1 to t together, {passes * config.epochs} passes over "
+            f"a task's training split in all, {passes / len(specs):.1f} times fine-tuning's training"
+        )
     return (
         f"**{len(specs)} tasks** of {escape(stream)}: {_names(specs)}  \n"
-        f"**Method**: {escape(method_text(config))}  \n"
+        f"**Method**: {method}  \n"
         f"**Network**: {escape(network_text(config))}  \n"
         f"**Training**: {epochs} per task ({config.epochs_planned} in all), batches of {config.batch_size}, "
-        f"Adam at learning rate {config.lr:g} (restarted at every task), seed {config.seed}"
+        f"{optimiser}, seed {config.seed}"
     )
