@@ -35,6 +35,7 @@ SETTINGS: dict[str, dict] = {
     "dan": {"variant": "dan"},
     "cdan": {"variant": "cdan"},
     "cdan+e": {"variant": "cdan_e"},
+    "cdan+e constant 0.1": {"variant": "cdan_e", "schedule": LambdaSchedule(kind="constant", value=0.1)},
 }
 ALIASES = {
     "source_only": "source_only",
@@ -48,6 +49,7 @@ ALIASES = {
     "dan": "dan",
     "cdan": "cdan",
     "cdan_e": "cdan+e",
+    "cdan_e_constant": "cdan+e constant 0.1",
 }
 
 
