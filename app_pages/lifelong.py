@@ -570,10 +570,6 @@ def _exports(store: RunStore, view: figures.RunView, drawn: list, title: str, ru
 # ---- Compare -----------------------------------------------------------------------------------
 
 
-def _stream_picked() -> None:
-    st.session_state.pop("ll_compare_runs", None)  # the runs of another stream
-
-
 def _compare_view(store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun], present: bool) -> None:
     titles = {s.run_id: s.title for s in shipped}
     groups = explore.stream_groups(runs)
@@ -591,7 +587,6 @@ def _compare_view(store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun
                 + ("s" if len(groups[g]) > 1 else "")
             ),
             key="ll_compare_stream",
-            on_change=_stream_picked,
         )
         group = groups[gid]
         labels = {r.run_id: run_names.run_label(r, titles.get(r.run_id)) for r in group}
@@ -601,7 +596,9 @@ def _compare_view(store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun
             default=explore.compare_defaults(group),
             format_func=labels.get,
             max_selections=COMPARED_MOST,
-            key="ll_compare_runs",
+            # a picker of its own per stream: one key for all would let the browser keep showing the
+            # last stream's runs while another stream's are compared
+            key=explore.compare_runs_key(gid),
         )
     if len(group) < 2:
         st.info(

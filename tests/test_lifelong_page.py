@@ -227,9 +227,10 @@ def test_compare_offers_the_runs_of_the_explored_runs_stream_and_one_table(store
     other = _stored(store, method="ewc", seed=1)  # another seed: another stream
     at = _page(ll_view="Compare", run=ewc.info.run_id)
     assert not at.exception and not at.error
-    picker = at.multiselect(key="ll_compare_runs")
+    [group] = explore.stream_groups([ewc.info])
+    picker = at.multiselect(key=explore.compare_runs_key(group))
     assert sorted(picker.value) == sorted([finetune.info.run_id, ewc.info.run_id])
-    assert other.info.run_id not in picker.options
+    assert len(picker.options) == 2 and not any(other.info.run_id in o for o in picker.options)  # options: labels
     rows = parse_markdown_table(next(m for m in _texts(at.markdown) if m.startswith("| \\#")))
     by_run = {r["run"]: r for r in rows}
     ewc_name = f"EWC (λ {DEFAULT_STRENGTH['ewc']:g})"
@@ -245,6 +246,10 @@ def test_compare_offers_the_runs_of_the_explored_runs_stream_and_one_table(store
     at.selectbox(key="ll_compare_stream").set_value(seed_1).run()
     assert not at.exception
     assert any("Only one run of this stream" in i for i in _texts(at.info))
+    [only] = at.multiselect(key=explore.compare_runs_key(seed_1)).options
+    assert only.endswith(other.info.run_id)
+    at.selectbox(key="ll_compare_stream").set_value(group).run()  # back: the first stream's runs again
+    assert sorted(at.multiselect(key=explore.compare_runs_key(group)).value) == sorted(picker.value)
 
 
 # ---- the two-parameter picture and page switches ---------------------------------------------------

@@ -4,6 +4,7 @@ input, stored or live, and what its importance pictures show."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,11 @@ def stream_groups(runs: Iterable[RunInfo]) -> dict[str, list[RunInfo]]:
     for run in runs:
         groups.setdefault("|".join(map(str, stream_key(run.config))), []).append(run)
     return groups
+
+
+def compare_runs_key(group_id: str) -> str:
+    """The widget key of Compare's run picker for one stream (a group id of `stream_groups`)."""
+    return "ll_compare_runs_" + hashlib.sha256(group_id.encode()).hexdigest()[:12]
 
 
 def compare_defaults(group: Sequence[RunInfo], most: int = COMPARED) -> list[str]:

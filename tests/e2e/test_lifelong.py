@@ -42,6 +42,9 @@ def test_train_a_stream_watch_the_matrix_fill_then_explore_and_compare(page, app
     # Compare's partner: the same stream, tasks and seed (the network and the epochs may differ)
     other = LifelongConfig(stream="rotated", tasks=TASKS, epochs=1, method="finetune", **NETWORK)
     run_lifelong(other, RunStore(store_root))
+    # and a run of another stream (another seed), for Compare's stream picker
+    elsewhere = LifelongConfig(stream="rotated", tasks=TASKS, epochs=1, method="l2", seed=1, **NETWORK)
+    run_lifelong(elsewhere, RunStore(store_root))
 
     page.goto(f"{app_url}/lifelong")
     expect(page.get_by_role("button", name="Start training")).to_be_visible(timeout=LONG)
@@ -96,3 +99,10 @@ def test_train_a_stream_watch_the_matrix_fill_then_explore_and_compare(page, app
     expect(page.locator(".st-key-ll_compare_curves .js-plotly-plot")).to_be_visible(timeout=LONG)
     expect(page.locator(".st-key-ll_compare_matrices .js-plotly-plot")).to_be_visible(timeout=LONG)
     shot(page, "compare")
+
+    # another stream: the run picker shows that stream's runs, not the last stream's
+    select(page, "Stream (runs with the same stream, tasks and seed)", re.compile(r"· seed 1 · 1 run$"))
+    expect(page.get_by_text("Only one run of this stream is stored.", exact=False)).to_be_visible(timeout=LONG)
+    picker = page.locator('[data-testid="stMultiSelect"]')
+    expect(picker).to_contain_text("L2", timeout=LONG)
+    expect(picker).not_to_contain_text("fine-tuning")
