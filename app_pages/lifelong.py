@@ -587,6 +587,7 @@ def _compare_view(store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun
                 + ("s" if len(groups[g]) > 1 else "")
             ),
             key="ll_compare_stream",
+            persist_state="session",  # kept while another view shows
         )
         group = groups[gid]
         labels = {r.run_id: run_names.run_label(r, titles.get(r.run_id)) for r in group}
@@ -599,6 +600,7 @@ def _compare_view(store: RunStore, runs: list[RunInfo], shipped: list[ShippedRun
             # a picker of its own per stream: one key for all would let the browser keep showing the
             # last stream's runs while another stream's are compared
             key=explore.compare_runs_key(gid),
+            persist_state="session",
         )
     if len(group) < 2:
         st.info(

@@ -250,6 +250,10 @@ def test_compare_offers_the_runs_of_the_explored_runs_stream_and_one_table(store
     assert only.endswith(other.info.run_id)
     at.selectbox(key="ll_compare_stream").set_value(group).run()  # back: the first stream's runs again
     assert sorted(at.multiselect(key=explore.compare_runs_key(group)).value) == sorted(picker.value)
+    at.selectbox(key="ll_compare_stream").set_value(seed_1).run()
+    at.segmented_control(key="ll_view").set_value("Explore").run()
+    at.segmented_control(key="ll_view").set_value("Compare").run()  # the stream picked is kept across views
+    assert not at.exception and at.selectbox(key="ll_compare_stream").value == seed_1
 
 
 # ---- the two-parameter picture and page switches ---------------------------------------------------
