@@ -390,14 +390,15 @@ def _cancel_after(steps: int):
     return on_step
 
 
-@pytest.mark.parametrize("method", ["si", "ewc", "replay"])
-def test_a_killed_run_keeps_its_finished_tasks_and_resumes_exactly(tmp_path, method):
+# steps before the cut, in the third epoch (task 2's second): an epoch is 4 steps (200 items in
+# batches of 50), and joint's epochs of task 2 pass over tasks 1 and 2 (8 steps)
+@pytest.mark.parametrize(("method", "cut_after"), [("si", 12), ("ewc", 12), ("replay", 12), ("joint", 16)])
+def test_a_killed_run_keeps_its_finished_tasks_and_resumes_exactly(tmp_path, method, cut_after):
     config = tiny(method=method, tasks=3, epochs=2)
-    steps_per_epoch = 4  # 200 items in batches of 50
     whole = RunStore(tmp_path / "whole")
     run_lifelong(config, whole, stream=tiny_stream("permuted", 3))
     cut = RunStore(tmp_path / "cut")
-    list(train_epochs(config, cut, stream=tiny_stream("permuted", 3), on_step=_cancel_after(3 * steps_per_epoch)))
+    list(train_epochs(config, cut, stream=tiny_stream("permuted", 3), on_step=_cancel_after(cut_after)))
     info = cut.get(config.run_id())
     assert info.status == "cancelled" and info.epochs_done == 3
     assert [e["task"] for e in load_run(cut, config.run_id()).records] == [1]
