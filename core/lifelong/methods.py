@@ -50,6 +50,11 @@ Params = dict[str, torch.Tensor]
 Part = tuple[int, torch.Tensor]  # (task index, positions in its training split)
 
 
+def by_task(rows: torch.Tensor) -> list[Part]:
+    """Rows of (task, position) as one part per task, in task order."""
+    return [(int(t), rows[rows[:, 0] == t, 1]) for t in rows[:, 0].unique()]
+
+
 class Method:
     """Fine-tuning: no protection. The base of every method."""
 
@@ -64,8 +69,7 @@ class Method:
 
     def epoch_order(self, task: int, generator: torch.Generator) -> torch.Tensor:
         """One epoch's items in the order they are batched: rows of (task, position)."""
-        n = self.stream.tasks[task].size("train")
-        positions = torch.randperm(n, generator=generator)
+        positions = torch.randperm(self.epoch_size(task), generator=generator)
         return torch.stack([torch.full_like(positions, task), positions], 1)
 
     def parts(self, task: int, rows: torch.Tensor, generator: torch.Generator) -> list[Part]:
@@ -112,16 +116,13 @@ class Joint(Method):
         return sum(self.stream.tasks[j].size("train") for j in range(task + 1))
 
     def epoch_order(self, task: int, generator: torch.Generator) -> torch.Tensor:
-        rows = [
-            torch.stack([torch.full((n,), j, dtype=torch.long), torch.arange(n)], 1)
-            for j in range(task + 1)
-            for n in [self.stream.tasks[j].size("train")]
-        ]
-        union = torch.cat(rows)
+        sizes = [self.stream.tasks[j].size("train") for j in range(task + 1)]
+        tasks = torch.repeat_interleave(torch.arange(task + 1), torch.tensor(sizes))
+        union = torch.stack([tasks, torch.cat([torch.arange(n) for n in sizes])], 1)
         return union[torch.randperm(len(union), generator=generator)]
 
     def parts(self, task: int, rows: torch.Tensor, generator: torch.Generator) -> list[Part]:
-        return [(int(t), rows[rows[:, 0] == t, 1]) for t in rows[:, 0].unique()]
+        return by_task(rows)
 
 
 class Replay(Method):
@@ -134,8 +135,7 @@ class Replay(Method):
     def parts(self, task: int, rows: torch.Tensor, generator: torch.Generator) -> list[Part]:
         out = [(task, rows[:, 1])]
         if len(self.buffer):
-            kept = self.buffer[torch.randint(len(self.buffer), (len(rows),), generator=generator)]
-            out += [(int(t), kept[kept[:, 0] == t, 1]) for t in kept[:, 0].unique()]
+            out += by_task(self.buffer[torch.randint(len(self.buffer), (len(rows),), generator=generator)])
         return out
 
     def end_task(self, task: int, generator: torch.Generator) -> None:

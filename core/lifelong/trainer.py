@@ -98,9 +98,12 @@ class LifelongTrainer:
             return torch.optim.SGD(self.net.parameters(), lr=self.config.lr, momentum=self.config.momentum)
         return torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
 
-    def _logits(self, task: int, x: torch.Tensor) -> torch.Tensor:
-        logits = self.net(x)
+    def _head(self, task: int, logits: torch.Tensor) -> torch.Tensor:
+        """The logits `task` is scored on: its own classes when the task is known at test."""
         return logits[:, self.stream.tasks[task].classes] if self.config.task_incremental else logits
+
+    def _logits(self, task: int, x: torch.Tensor) -> torch.Tensor:
+        return self._head(task, self.net(x))
 
     def _targets(self, task: int, y: torch.Tensor) -> torch.Tensor:
         return torch.searchsorted(self.stream.tasks[task].classes, y) if self.config.task_incremental else y
@@ -128,13 +131,11 @@ class LifelongTrainer:
         batches = [self.stream.tasks[t].batch("train", pos) for t, pos in parts]
         # one forward pass over every part (joint's and replay's batches hold several tasks), then
         # each part's loss through its own task's head
-        out = self.net(torch.cat([x for x, _ in batches])) if len(batches) > 1 else self.net(batches[0][0])
+        out = self.net(torch.cat([x for x, _ in batches]))
         loss, start = out.new_zeros(()), 0
         for (t, _), (x, y) in zip(parts, batches, strict=True):
-            logits = out[start : start + len(x)]
+            logits = self._head(t, out[start : start + len(x)])
             start += len(x)
-            if self.config.task_incremental:
-                logits = logits[:, self.stream.tasks[t].classes]
             loss = loss + F.cross_entropy(logits, self._targets(t, y), reduction="sum")
         loss = loss / start
         loss.backward()
