@@ -141,21 +141,101 @@ def test_kept_neighbours_is_the_share_of_a_points_neighbours_the_frame_already_s
     assert kept[0] == len(set(shown[0]) & set(neighbours[0, :10])) / 10 <= 0.7
 
 
-def test_the_anchor_holds_a_warm_frame_in_place_and_zero_strength_is_plain_t_sne():
+def test_tree_neighbours_in_two_dimensions_match_the_exact_search_and_never_list_the_point_itself():
+    from sklearn.neighbors import NearestNeighbors
+
+    y = np.random.default_rng(4).normal(size=(300, 2))
+    idx, dist = map_engine.nearest_neighbors(y, 10)  # the k-d tree
+    ref_dist, ref_idx = NearestNeighbors(n_neighbors=10, algorithm="brute").fit(y).kneighbors()
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_allclose(dist, ref_dist, atol=1e-12)
+    # twelve coincident points: each point's neighbours are the eleven others and one more, never itself
+    y[:12] = 0.0
+    idx, dist = map_engine.nearest_neighbors(y, 12)
+    assert not (idx == np.arange(300)[:, None]).any()
+    for i in range(12):
+        assert set(idx[i, :11]) == set(range(12)) - {i} and np.all(dist[i, :11] == 0.0)
+
+
+def test_a_later_frame_starts_points_among_their_new_neighbours_by_the_share_of_the_neighbourhood_lost():
+    rng = np.random.default_rng(5)
+    previous = rng.normal(size=(50, 2)) * 10
+    previous -= previous.mean(axis=0)
+    neighbours = np.array([rng.permutation(np.delete(np.arange(50), i))[:12] for i in range(50)])
+    kept = np.zeros(50)
+    kept[:20] = 1.0  # these kept their whole neighbourhood
+    kept[20:30] = 0.5
+    start = map_engine.warm_start(previous, neighbours, kept)
+    among = np.median(previous[neighbours[:, :10]], axis=1)  # the 10 nearest, as trustworthiness counts
+    expected = kept[:, None] * previous + (1 - kept[:, None]) * among
+    np.testing.assert_allclose(start, expected - expected.mean(axis=0), atol=1e-12)
+    # with every neighbourhood kept the frame starts exactly where the last one ended
+    np.testing.assert_array_equal(
+        map_engine.warm_start(previous, neighbours, np.ones(50)), previous - previous.mean(axis=0)
+    )
+
+
+def _affinities(z, k, perplexity):
+    from core.dann import tsne_exact
+
+    idx, dist = map_engine.nearest_neighbors(z, k)
+    return idx, dist, tsne_exact.conditional_affinities(dist, perplexity)
+
+
+def test_conditional_affinities_reach_the_perplexity_and_give_opentsnes_joint_p():
     from openTSNE import affinity
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
+    from core.dann import tsne_exact
+
+    z = map_engine.reduce_features(drifting(1, points=300)[0], 8) * 40.0  # a scale far from beta = 1
+    idx, dist, c = _affinities(z, 30, 10)
+    np.testing.assert_allclose(c.sum(axis=1), 1.0, atol=1e-12)
+    entropy = -(c * np.log(np.maximum(c, 1e-300))).sum(axis=1)
+    np.testing.assert_allclose(np.exp(entropy), 10.0, rtol=2e-5)
+    ours = tsne_exact.joint_affinities(idx, c)
+    theirs = affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(idx, dist), perplexity=10, n_jobs=1).P
+    assert abs(ours - theirs).max() <= 1e-4 * theirs.max()  # the bisection tolerances differ (1e-5, 1e-8)
+
+
+def test_the_exact_descent_is_opentsnes_descent_with_an_exact_gradient(monkeypatch):
+    """Barnes-Hut at theta 0 opens every cell, so openTSNE's optimiser then takes exact gradients
+    too: both must give the same layout, anchored or not."""
+    from core.dann import tsne_exact
+
+    z = map_engine.reduce_features(drifting(1, points=200)[0], 8)
+    idx, _, c = _affinities(z, 30, 10)
+    start = np.random.default_rng(1).normal(size=(200, 2)) * 3
+    start -= start.mean(axis=0)
+    phases = [(40, 4.0, 0.5), (40, 1.0, 0.8)]
+    strength = np.random.default_rng(2).uniform(0, 0.3, size=200)
+    exact = [map_engine._descend(start, idx, c, phases), map_engine._descend(start, idx, c, phases, start, strength)]
+    monkeypatch.setattr(tsne_exact, "EXACT_MAX_POINTS", 10)  # openTSNE's own optimiser
+    monkeypatch.setattr(map_engine, "TSNE_THETA", 0.0)
+    barnes_hut = [
+        map_engine._descend(start, idx, c, phases),
+        map_engine._descend(start, idx, c, phases, start, strength),
+    ]
+    for ours, theirs in zip(exact, barnes_hut):
+        assert np.abs(ours - theirs).max() <= 1e-8 * np.abs(theirs).max()
+    assert np.abs(exact[0] - exact[1]).max() > 0.1  # the anchor made a difference that both saw
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["exact gradient", "openTSNE Barnes-Hut"])
+def test_the_anchor_holds_a_warm_frame_in_place_and_zero_strength_is_plain_t_sne(monkeypatch, exact):
+    from core.dann import tsne_exact
+
+    if not exact:
+        monkeypatch.setattr(tsne_exact, "EXACT_MAX_POINTS", 10)
     x = drifting(2)
-    z = map_engine.reduce_features(x[1], 8)
-    idx, dist = map_engine.nearest_neighbors(z, 30)
-    p = affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(idx, dist), perplexity=10, n_jobs=1).P
+    idx, _, c = _affinities(map_engine.reduce_features(x[1], 8), 30, 10)
     start = np.random.default_rng(1).normal(size=(POINTS, 2)) * 5
     start -= start.mean(axis=0)  # openTSNE keeps the layout centred
     phases = [(30, 4.0, 0.5), (20, 1.0, 0.8)]
-    plain = map_engine._descend(start, p, phases)
-    zero = map_engine._descend(start, p, phases, anchor=start, strength=np.zeros(POINTS))
+    plain = map_engine._descend(start, idx, c, phases)
+    zero = map_engine._descend(start, idx, c, phases, anchor=start, strength=np.zeros(POINTS))
     assert np.array_equal(plain, zero)
-    held = map_engine._descend(start, p, phases, anchor=start, strength=np.full(POINTS, 0.3))
+    held = map_engine._descend(start, idx, c, phases, anchor=start, strength=np.full(POINTS, 0.3))
     free_move = np.linalg.norm(plain - start, axis=1).mean()
     held_move = np.linalg.norm(held - start, axis=1).mean()
     assert held_move < 0.2 * free_move
@@ -164,8 +244,13 @@ def test_the_anchor_holds_a_warm_frame_in_place_and_zero_strength_is_plain_t_sne
     assert np.array_equal(start, fresh - fresh.mean(axis=0))
 
 
-def test_large_snapshots_take_the_fft_gradient_and_still_give_aligned_frames(store, monkeypatch):
-    monkeypatch.setattr(map_engine, "TSNE_BH_MAX_POINTS", 50)  # POINTS is above it: openTSNE's FFT path
+@pytest.mark.parametrize("gradient", ["bh", "fft"])
+def test_large_snapshots_take_opentsnes_gradients_and_still_give_aligned_frames(store, monkeypatch, gradient):
+    from core.dann import tsne_exact
+
+    monkeypatch.setattr(tsne_exact, "EXACT_MAX_POINTS", 50)  # POINTS is above it: openTSNE's optimiser
+    if gradient == "fft":
+        monkeypatch.setattr(map_engine, "TSNE_BH_MAX_POINTS", 50)
     write_run(store, drifting(2))
     maps = compute_maps(store, RUN, TSNE)
     assert np.isfinite(maps.coords).all() and all(t > 0.8 for t in maps.trustworthiness)

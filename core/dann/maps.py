@@ -5,29 +5,32 @@ Every epoch's snapshot features are reduced with PCA (`pca_dims`, 50 by default)
 then rotated or reflected onto it (orthogonal Procrustes, no rescaling), so a point moves only as
 far as its features moved. A snapshot identical to the one before gives the identical frame.
 
-t-SNE is openTSNE's (about 1.5x faster than scikit-learn's from scratch, and it takes a layout to
-start from), with its Barnes-Hut gradient below 10,000 points (its FFT gradient has a grid cost
-that only pays off above that; at 2,000 points it is several times slower per iteration) and
-exact nearest neighbours computed here in NumPy (ten times faster than openTSNE's exact search at
-2,000 points, and deterministic). Frame 0 runs a shortened usual schedule (100 iterations at
-exaggeration 12, then 150) from the PCA layout scaled to openTSNE's initial std of 1e-4, with its
-seeded jitter: a third of openTSNE's default 750 iterations, at a trustworthiness of 0.9641 on
-the shipped runs' untrained 2,000-point frame 0 (scikit-learn from scratch: 0.9649). A later frame is dynamic t-SNE
-(Rauber et al. 2016): it starts from the previous frame at its own scale and minimises the KL
-divergence plus an anchor, (TSNE_ANCHOR / 2N) * sum_i ||y_i - y_i(previous)||^2, over 100
-iterations at exaggeration 4 and then 100 plain ones. The exaggerated phase lets neighbourhoods
-that changed with the features re-form (plain warm iterations leave the previous frame's
-structure in place: trustworthiness 0.92-0.94 against 0.96-0.97 for t-SNE from scratch); the
-anchor keeps the points whose neighbourhoods held where they were. bench/maps.py measures both
-against scikit-learn from scratch on every shipped run. UMAP
-(umap-learn) gets the same exact neighbours (its own small-data path computes distances one
+t-SNE is openTSNE's descent (momentum, gains, learning rate N / exaggeration), with the exact
+gradient computed in numba (core.dann.tsne_exact) up to 10,000 points: at 2,000 points an
+iteration takes about 2.8 ms on one core against 9-11 ms for openTSNE's Barnes-Hut optimiser, and
+it has no approximation error; above that, openTSNE's FFT gradient. Neighbours are exact (a k-d
+tree in 2-D, blocked distances otherwise), the perplexity calibration is tsne_exact's (Newton
+steps on the entropy, 15 ms at 2,000 points against openTSNE's 60-85 ms). Frame 0 runs a
+shortened usual schedule (100 iterations at exaggeration 12, then 150) from the PCA layout
+scaled to openTSNE's initial std of 1e-4, with its seeded jitter. A later frame is dynamic t-SNE
+(Rauber et al. 2016) from a warm start: each point starts where it was in the previous frame,
+moved towards its new feature neighbours' previous places by the share of its neighbourhood that
+changed (`warm_start`), and the frame minimises the KL divergence plus an anchor to that start,
+(TSNE_ANCHOR / 2N) * sum_i kept_i ||y_i - y_i(start)||^2, over 65 iterations at exaggeration 4
+and 65 at exaggeration 1.5. The exaggerated phase lets neighbourhoods that changed with the
+features re-form (plain warm iterations leave the previous frame's structure in place:
+trustworthiness 0.92-0.94 against 0.96-0.97 for t-SNE from scratch); the anchor keeps the points
+whose neighbourhoods held where they were. bench/maps.py measures both against scikit-learn from
+scratch on every shipped run.
+
+UMAP (umap-learn) gets the same exact neighbours (its own small-data path computes distances one
 Python call per pair) and, warm, 200 epochs instead of 500; it rescales its initial layout
 itself. Both run on one thread: the layout is then the same whatever the machine's core count,
 and training jobs keep the other cores.
 
-No GPU path: the t-SNE and UMAP optimisers here are CPU libraries, and PCA of a 2,000 x 64
-snapshot takes milliseconds, less than moving it to a GPU and back. A GPU t-SNE (an exact
-gradient in torch would suit 2,000 points) has not been written or measured against openTSNE.
+No GPU path: a frame of 2,000 points takes a fraction of a second on one core, and PCA of a
+2,000 x 64 snapshot takes milliseconds, less than moving it to a GPU and back. The first map
+computed on a machine also compiles tsne_exact (a few seconds, cached on disk by numba).
 
 Cache: <run>/maps/<method>-<key>.safetensors, one file written atomically after every frame:
 `coords` float32 [frames, points, 2], `epochs` int64, and metadata with the settings and, per
@@ -63,23 +66,26 @@ METHODS = ("tsne", "umap", "pca")
 MAPS_DIR = "maps"
 MAPS_FORMAT = "transfer-explorer/maps"
 # Part of every cache key: raise a method's number when a change below changes its maps.
-ALGORITHM_VERSIONS = {"tsne": 3, "umap": 2, "pca": 2}
+ALGORITHM_VERSIONS = {"tsne": 4, "umap": 2, "pca": 2}
 TRUST_NEIGHBORS = 10
 TSNE_EARLY_ITERATIONS = 100
 TSNE_EARLY_EXAGGERATION = 12.0
 TSNE_ITERATIONS = 150
-TSNE_WARM_EXAGGERATED = 100  # iterations of a later frame at TSNE_WARM_EXAGGERATION
+TSNE_WARM_EXAGGERATED = 65  # iterations of a later frame at TSNE_WARM_EXAGGERATION
 TSNE_WARM_EXAGGERATION = 4.0
-TSNE_WARM_ITERATIONS = 100  # then plain iterations
+TSNE_WARM_ITERATIONS = 65  # then iterations at TSNE_WARM_FINAL_EXAGGERATION
+# A later frame ends at a mild exaggeration, not at 1: on the shipped runs' snapshots the worst
+# frame's trustworthiness came within 0.005 of scikit-learn from scratch at 1.5, against 0.010 at 1
+# (and the displacement the anchor then allows is smaller). bench/maps.py, BENCHMARKS.md.
+TSNE_WARM_FINAL_EXAGGERATION = 1.5
 # Anchor strength of a later frame: point i's anchor gradient is (TSNE_ANCHOR * kept_i / N) times
-# its offset from its previous position, kept_i being the share of its 10 nearest neighbours in the
-# previous frame that are still among its 10 nearest in the new features. With openTSNE's
-# learning rate of N the anchor pulls back a fixed share of the offset per step whatever the
-# snapshot's size; a point whose neighbourhood changed is left free to move to its new one.
-TSNE_ANCHOR = 0.008
-# Barnes-Hut accuracy (openTSNE's default is 0.5): 1.0 is a third faster per iteration at 2,000
-# points (0.93 s against 1.39 s per 100), and the frames stay within 0.01 of scikit-learn's
-# trustworthiness (bench/maps.py).
+# its offset from its starting position, kept_i being the share of its 10 nearest neighbours in the
+# previous frame that are still among its 10 nearest in the new features. With a learning rate of
+# N the anchor pulls back a fixed share of the offset per step whatever the snapshot's size; a point
+# whose neighbourhood changed is left free to move to its new one.
+TSNE_ANCHOR = 0.016
+# Barnes-Hut accuracy of openTSNE's gradient, used above tsne_exact.EXACT_MAX_POINTS only
+# (openTSNE's default is 0.5; 1.0 is a third faster per iteration).
 TSNE_THETA = 1.0
 TSNE_BH_MAX_POINTS = 10_000
 UMAP_WARM_EPOCHS = 200
@@ -193,21 +199,40 @@ def mean_displacement(frame: np.ndarray, previous: np.ndarray) -> float:
 
 
 def nearest_neighbors(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's k nearest other rows by Euclidean distance, nearest first: indices and distances."""
+    """Each row's k nearest other rows by Euclidean distance, nearest first: indices and distances.
+
+    Exact either way: a k-d tree in two or three dimensions (scipy's; 20x faster there), blocks of
+    the distance matrix otherwise, each row ranked by ||z_j||^2 - 2 z_i.z_j (its own ||z_i||^2 is
+    the same for every j, and is added back for the distances)."""
+    z = np.asarray(z, dtype=np.float64)
     n = len(z)
+    if z.shape[1] <= 3:
+        return _tree_neighbours(z, k)
     sq = np.einsum("ij,ij->i", z, z)
     idx = np.empty((n, k), dtype=np.int64)
     dist = np.empty((n, k), dtype=np.float64)
     for start in range(0, n, _KNN_BLOCK):
         stop = min(start + _KNN_BLOCK, n)
-        d2 = sq[start:stop, None] + sq[None, :] - 2.0 * (z[start:stop] @ z.T)
+        d2 = z[start:stop] @ z.T
+        d2 *= -2.0
+        d2 += sq[None, :]
         d2[np.arange(stop - start), np.arange(start, stop)] = np.inf
         part = np.argpartition(d2, k - 1, axis=1)[:, :k]
         part_d2 = np.take_along_axis(d2, part, axis=1)
         order = np.argsort(part_d2, axis=1, kind="stable")
         idx[start:stop] = np.take_along_axis(part, order, axis=1)
-        dist[start:stop] = np.sqrt(np.maximum(np.take_along_axis(part_d2, order, axis=1), 0.0))
+        part_d2 = np.take_along_axis(part_d2, order, axis=1) + sq[start:stop, None]
+        dist[start:stop] = np.sqrt(np.maximum(part_d2, 0.0))
     return idx, dist
+
+
+def _tree_neighbours(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.spatial import cKDTree
+
+    dist, idx = cKDTree(z).query(z, k + 1)
+    # drop each row's own index (first, unless more than k + 1 points coincide with it)
+    own = np.argsort(idx == np.arange(len(z))[:, None], axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(idx, own, axis=1).astype(np.int64), np.take_along_axis(dist, own, axis=1)
 
 
 def trustworthiness(z: np.ndarray, frame: np.ndarray) -> float:
@@ -228,19 +253,38 @@ def min_points(settings: MapSettings) -> int:
 
 
 def _tsne(z: np.ndarray, previous: np.ndarray | None, s: MapSettings) -> np.ndarray:
-    from openTSNE import affinity, initialization
-    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+    from openTSNE import initialization
+
+    from core.dann.tsne_exact import conditional_affinities
 
     idx, dist = nearest_neighbors(z, min(len(z) - 1, max(1, int(3 * s.perplexity))))
-    p = affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(idx, dist), perplexity=s.perplexity, n_jobs=1).P
+    conditional = conditional_affinities(dist, s.perplexity)
     if previous is None:
         # openTSNE's own PCA start: std 1e-4, and seeded jitter so that coincident points come apart.
         init = initialization.jitter(initialization.rescale(z[:, :2]), random_state=s.seed)
         phases = [(TSNE_EARLY_ITERATIONS, TSNE_EARLY_EXAGGERATION, 0.5), (TSNE_ITERATIONS, 1.0, 0.8)]
-        return _descend(init, p, phases)
+        return _descend(init, idx, conditional, phases)
     previous = np.asarray(previous, dtype=np.float64)
-    phases = [(TSNE_WARM_EXAGGERATED, TSNE_WARM_EXAGGERATION, 0.5), (TSNE_WARM_ITERATIONS, 1.0, 0.8)]
-    return _descend(previous, p, phases, anchor=previous, strength=TSNE_ANCHOR * kept_neighbours(previous, idx))
+    kept = kept_neighbours(previous, idx)
+    start = warm_start(previous, idx, kept)
+    phases = [
+        (TSNE_WARM_EXAGGERATED, TSNE_WARM_EXAGGERATION, 0.5),
+        (TSNE_WARM_ITERATIONS, TSNE_WARM_FINAL_EXAGGERATION, 0.8),
+    ]
+    return _descend(start, idx, conditional, phases, anchor=start, strength=TSNE_ANCHOR * kept)
+
+
+def warm_start(previous: np.ndarray, feature_neighbours: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Where a later frame starts: each point moved from its place in the previous frame towards
+    the median previous place of its TRUST_NEIGHBORS nearest neighbours in the new features, by
+    the share of its neighbourhood that changed (1 - kept). A point whose neighbourhood held stays
+    put; one whose neighbours are now elsewhere starts among them, instead of having to cross the
+    map during the descent. Centred, as openTSNE keeps its layouts."""
+    k = min(TRUST_NEIGHBORS, feature_neighbours.shape[1])
+    among = np.median(previous[feature_neighbours[:, :k]], axis=1)
+    moved = (1.0 - kept)[:, None]
+    start = (1.0 - moved) * previous + moved * among
+    return start - start.mean(axis=0)
 
 
 def kept_neighbours(frame: np.ndarray, feature_neighbours: np.ndarray, k: int = TRUST_NEIGHBORS) -> np.ndarray:
@@ -253,16 +297,23 @@ def kept_neighbours(frame: np.ndarray, feature_neighbours: np.ndarray, k: int = 
     return hits / k
 
 
-def _descend(start: np.ndarray, p, phases, anchor: np.ndarray | None = None, strength=None) -> np.ndarray:
+def _descend(start: np.ndarray, neighbours, conditional, phases, anchor=None, strength=None) -> np.ndarray:
     """openTSNE's gradient descent (momentum, gains, learning rate N / exaggeration) from `start`
-    through `phases` of (iterations, exaggeration, momentum), on the KL divergence plus, with an
-    anchor, sum_i (strength_i / 2N) * ||y_i - anchor_i||^2 (`strength`: one value per point).
+    through `phases` of (iterations, exaggeration, momentum), on the KL divergence of the joint
+    affinities of `conditional` (p_j|i over `neighbours`) plus, with an anchor,
+    sum_i (strength_i / 2N) * ||y_i - anchor_i||^2 (`strength`: one value per point). The exact
+    gradient (core.dann.tsne_exact) up to EXACT_MAX_POINTS, openTSNE's own optimiser above: its
     Barnes-Hut gradient below TSNE_BH_MAX_POINTS, FFT interpolation above. Returns a new array;
     `start` is left as it was."""
+    from core.dann import tsne_exact
+
+    n = len(start)
+    if n <= tsne_exact.EXACT_MAX_POINTS:
+        return tsne_exact.descend(start, neighbours, conditional, phases, anchor=anchor, strength=strength)
     from openTSNE.tsne import gradient_descent, kl_divergence_bh, kl_divergence_fft
 
     y = np.array(start, dtype=np.float64, order="C", copy=True)
-    n = len(y)
+    p = tsne_exact.joint_affinities(neighbours, conditional)
     pull = None if anchor is None else (np.asarray(strength, dtype=np.float64) / n)[:, None]
     kl = kl_divergence_bh if n < TSNE_BH_MAX_POINTS else kl_divergence_fft
 
