@@ -198,9 +198,29 @@ def test_conditional_affinities_reach_the_perplexity_and_give_opentsnes_joint_p(
     assert abs(ours - theirs).max() <= 1e-4 * theirs.max()  # the bisection tolerances differ (1e-5, 1e-8)
 
 
-def test_the_exact_descent_is_opentsnes_descent_with_an_exact_gradient(monkeypatch):
-    """Barnes-Hut at theta 0 opens every cell, so openTSNE's optimiser then takes exact gradients
-    too: both must give the same layout, anchored or not."""
+def test_the_exact_gradient_is_opentsnes_gradient_at_theta_zero():
+    """Barnes-Hut at theta 0 opens every cell: openTSNE's gradient is then exact too."""
+    from openTSNE.tsne import kl_divergence_bh
+
+    from core.dann import tsne_exact
+
+    z = map_engine.reduce_features(drifting(1, points=200)[0], 8)
+    idx, _, c = _affinities(z, 30, 10)
+    y = np.random.default_rng(1).normal(size=(200, 2)) * 3
+    pull, anchor = np.random.default_rng(2).uniform(0, 0.3, size=200) / 200, np.zeros((200, 2))
+    _, theirs = kl_divergence_bh(y.copy(), tsne_exact.joint_affinities(idx, c), 1, {"theta": 0.0})
+    theirs += pull[:, None] * (y - anchor)
+    out = [np.zeros(200) for _ in range(4)]
+    f32 = [np.zeros(200, dtype=np.float32) for _ in range(2)]
+    weights = c / (2 * c.sum())
+    tsne_exact._gradient(y[:, 0].copy(), y[:, 1].copy(), idx, weights, pull, anchor[:, 0], anchor[:, 1], *out, *f32)
+    ours = np.stack(out[:2], axis=1)
+    assert np.abs(ours - theirs).max() <= 1e-5 * np.abs(theirs).max()  # float32 repulsion
+
+
+def test_the_exact_descent_follows_opentsnes_descent(monkeypatch):
+    """The same optimiser with the same (now exact) gradients: the layouts agree up to what the
+    float32 repulsion sum lets the gains drift apart over 80 iterations."""
     from core.dann import tsne_exact
 
     z = map_engine.reduce_features(drifting(1, points=200)[0], 8)
@@ -217,8 +237,8 @@ def test_the_exact_descent_is_opentsnes_descent_with_an_exact_gradient(monkeypat
         map_engine._descend(start, idx, c, phases, start, strength),
     ]
     for ours, theirs in zip(exact, barnes_hut):
-        assert np.abs(ours - theirs).max() <= 1e-8 * np.abs(theirs).max()
-    assert np.abs(exact[0] - exact[1]).max() > 0.1  # the anchor made a difference that both saw
+        assert np.abs(ours - theirs).max() <= 0.01 * np.abs(theirs).max()
+    assert np.abs(exact[0] - exact[1]).max() > 0.1 * np.abs(exact[0]).max()  # the anchor made a difference both saw
 
 
 @pytest.mark.parametrize("exact", [True, False], ids=["exact gradient", "openTSNE Barnes-Hut"])
@@ -405,3 +425,11 @@ def test_command_line(store, capsys):
     assert main(["embed", "dann-nothere", "--checkpoints", str(store.root)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "dann-nothere" in err and "Traceback" not in err
+
+
+def test_the_first_frame_starts_from_opentsnes_own_pca_initialisation():
+    from openTSNE import initialization
+
+    z = map_engine.reduce_features(drifting(1)[0], 8)
+    theirs = initialization.jitter(initialization.rescale(z[:, :2]), random_state=3)
+    np.testing.assert_allclose(map_engine.pca_start(z, 3), theirs, rtol=1e-12, atol=1e-18)

@@ -7,8 +7,8 @@ far as its features moved. A snapshot identical to the one before gives the iden
 
 t-SNE is openTSNE's descent (momentum, gains, learning rate N / exaggeration), with the exact
 gradient computed in numba (core.dann.tsne_exact) up to 10,000 points: at 2,000 points an
-iteration takes about 2.8 ms on one core against 9-11 ms for openTSNE's Barnes-Hut optimiser, and
-it has no approximation error; above that, openTSNE's FFT gradient. Neighbours are exact (a k-d
+iteration takes about 2.5 ms on one core against 9-11 ms for openTSNE's Barnes-Hut optimiser, and
+it has no approximation error (float32 rounding aside); above that, openTSNE's FFT gradient. Neighbours are exact (a k-d
 tree in 2-D, blocked distances otherwise), the perplexity calibration is tsne_exact's (Newton
 steps on the entropy, 15 ms at 2,000 points against openTSNE's 60-85 ms). Frame 0 runs a
 shortened usual schedule (100 iterations at exaggeration 12, then 150) from the PCA layout
@@ -16,8 +16,8 @@ scaled to openTSNE's initial std of 1e-4, with its seeded jitter. A later frame 
 (Rauber et al. 2016) from a warm start: each point starts where it was in the previous frame,
 moved towards its new feature neighbours' previous places by the share of its neighbourhood that
 changed (`warm_start`), and the frame minimises the KL divergence plus an anchor to that start,
-(TSNE_ANCHOR / 2N) * sum_i kept_i ||y_i - y_i(start)||^2, over 65 iterations at exaggeration 4
-and 65 at exaggeration 1.5. The exaggerated phase lets neighbourhoods that changed with the
+(TSNE_ANCHOR / 2N) * sum_i kept_i ||y_i - y_i(start)||^2, over 55 iterations at exaggeration 4
+and 55 at exaggeration 1.5. The exaggerated phase lets neighbourhoods that changed with the
 features re-form (plain warm iterations leave the previous frame's structure in place:
 trustworthiness 0.92-0.94 against 0.96-0.97 for t-SNE from scratch); the anchor keeps the points
 whose neighbourhoods held where they were. bench/maps.py measures both against scikit-learn from
@@ -66,17 +66,17 @@ METHODS = ("tsne", "umap", "pca")
 MAPS_DIR = "maps"
 MAPS_FORMAT = "transfer-explorer/maps"
 # Part of every cache key: raise a method's number when a change below changes its maps.
-ALGORITHM_VERSIONS = {"tsne": 4, "umap": 2, "pca": 2}
+ALGORITHM_VERSIONS = {"tsne": 5, "umap": 2, "pca": 2}
 TRUST_NEIGHBORS = 10
 TSNE_EARLY_ITERATIONS = 100
 TSNE_EARLY_EXAGGERATION = 12.0
 TSNE_ITERATIONS = 150
-TSNE_WARM_EXAGGERATED = 65  # iterations of a later frame at TSNE_WARM_EXAGGERATION
+TSNE_WARM_EXAGGERATED = 55  # iterations of a later frame at TSNE_WARM_EXAGGERATION
 TSNE_WARM_EXAGGERATION = 4.0
-TSNE_WARM_ITERATIONS = 65  # then iterations at TSNE_WARM_FINAL_EXAGGERATION
-# A later frame ends at a mild exaggeration, not at 1: on the shipped runs' snapshots the worst
-# frame's trustworthiness came within 0.005 of scikit-learn from scratch at 1.5, against 0.010 at 1
-# (and the displacement the anchor then allows is smaller). bench/maps.py, BENCHMARKS.md.
+TSNE_WARM_ITERATIONS = 55  # then iterations at TSNE_WARM_FINAL_EXAGGERATION
+# A later frame ends at a mild exaggeration, not at 1: on the shipped runs' snapshots (anchor
+# 0.004, 65 + 65 iterations) the worst frame's trustworthiness came within 0.005 of scikit-learn
+# from scratch at 1.5, against 0.010 at 1, which leaves room for a stronger anchor (BENCHMARKS.md).
 TSNE_WARM_FINAL_EXAGGERATION = 1.5
 # Anchor strength of a later frame: point i's anchor gradient is (TSNE_ANCHOR * kept_i / N) times
 # its offset from its starting position, kept_i being the share of its 10 nearest neighbours in the
@@ -202,8 +202,7 @@ def nearest_neighbors(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each row's k nearest other rows by Euclidean distance, nearest first: indices and distances.
 
     Exact either way: a k-d tree in two or three dimensions (scipy's; 20x faster there), blocks of
-    the distance matrix otherwise, each row ranked by ||z_j||^2 - 2 z_i.z_j (its own ||z_i||^2 is
-    the same for every j, and is added back for the distances)."""
+    the distance matrix otherwise."""
     z = np.asarray(z, dtype=np.float64)
     n = len(z)
     if z.shape[1] <= 3:
@@ -213,16 +212,16 @@ def nearest_neighbors(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     dist = np.empty((n, k), dtype=np.float64)
     for start in range(0, n, _KNN_BLOCK):
         stop = min(start + _KNN_BLOCK, n)
-        d2 = z[start:stop] @ z.T
+        d2 = z[start:stop] @ z.T  # then, in place, ||z_i||^2 + ||z_j||^2 - 2 z_i.z_j
         d2 *= -2.0
         d2 += sq[None, :]
+        d2 += sq[start:stop, None]
         d2[np.arange(stop - start), np.arange(start, stop)] = np.inf
         part = np.argpartition(d2, k - 1, axis=1)[:, :k]
         part_d2 = np.take_along_axis(d2, part, axis=1)
         order = np.argsort(part_d2, axis=1, kind="stable")
         idx[start:stop] = np.take_along_axis(part, order, axis=1)
-        part_d2 = np.take_along_axis(part_d2, order, axis=1) + sq[start:stop, None]
-        dist[start:stop] = np.sqrt(np.maximum(part_d2, 0.0))
+        dist[start:stop] = np.sqrt(np.maximum(np.take_along_axis(part_d2, order, axis=1), 0.0))
     return idx, dist
 
 
@@ -253,15 +252,12 @@ def min_points(settings: MapSettings) -> int:
 
 
 def _tsne(z: np.ndarray, previous: np.ndarray | None, s: MapSettings) -> np.ndarray:
-    from openTSNE import initialization
-
     from core.dann.tsne_exact import conditional_affinities
 
     idx, dist = nearest_neighbors(z, min(len(z) - 1, max(1, int(3 * s.perplexity))))
     conditional = conditional_affinities(dist, s.perplexity)
     if previous is None:
-        # openTSNE's own PCA start: std 1e-4, and seeded jitter so that coincident points come apart.
-        init = initialization.jitter(initialization.rescale(z[:, :2]), random_state=s.seed)
+        init = pca_start(z, s.seed)
         phases = [(TSNE_EARLY_ITERATIONS, TSNE_EARLY_EXAGGERATION, 0.5), (TSNE_ITERATIONS, 1.0, 0.8)]
         return _descend(init, idx, conditional, phases)
     previous = np.asarray(previous, dtype=np.float64)
@@ -272,6 +268,15 @@ def _tsne(z: np.ndarray, previous: np.ndarray | None, s: MapSettings) -> np.ndar
         (TSNE_WARM_ITERATIONS, TSNE_WARM_FINAL_EXAGGERATION, 0.8),
     ]
     return _descend(start, idx, conditional, phases, anchor=start, strength=TSNE_ANCHOR * kept)
+
+
+def pca_start(z: np.ndarray, seed: int) -> np.ndarray:
+    """openTSNE's PCA initialisation (its `rescale` and `jitter`, written out so that the exact
+    path does not import openTSNE, which takes about 3 s): the first two principal components
+    scaled to a std of 1e-4 along the first, plus seeded Gaussian jitter of 1% of that, so that
+    coincident points come apart."""
+    y = z[:, :2] / np.std(z[:, 0]) * 1e-4
+    return y + np.random.RandomState(seed).normal(0.0, np.std(y[:, 0]) * 0.01, y.shape)
 
 
 def warm_start(previous: np.ndarray, feature_neighbours: np.ndarray, kept: np.ndarray) -> np.ndarray:
