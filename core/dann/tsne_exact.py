@@ -8,10 +8,11 @@ positive term over the sparse affinities P (times the exaggeration) minus the ne
 sum_j q_ij^2 (y_i - y_j) / Z. What differs is how the negative term is computed: here exactly,
 over every pair, in one vectorised float32 loop, where openTSNE estimates it with a Barnes-Hut
 tree. At 2,000 points on one core the exact sum takes about 1.4 ms against 4-6 ms for openTSNE's
-tree at theta 1.0, and its only error is float32 rounding (about 1e-6 of a row's sum); it grows with N^2, so core.dann.maps keeps
-openTSNE's Barnes-Hut and FFT gradients above EXACT_MAX_POINTS. The whole descent runs inside
-one compiled call, so there is no Python between iterations either (openTSNE's loop spends about
-2 ms an iteration in NumPy bookkeeping at this size).
+tree at theta 1.0, and its only error is float32 rounding (about 1e-6 of a row's sum); it grows
+with N^2, so core.dann.maps keeps openTSNE's Barnes-Hut and FFT gradients above
+EXACT_MAX_POINTS. The whole descent runs inside one compiled call, so there is no Python between
+iterations either (openTSNE's loop spends about 2 ms an iteration in NumPy bookkeeping at this
+size).
 
 numba caches the compiled code on disk (beside this file, or in the user's cache directory where
 that is read-only), so only the first run on a machine compiles (a few seconds).
