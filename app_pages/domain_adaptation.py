@@ -490,12 +490,19 @@ def _explore_controls(runs: list[RunInfo], shipped: list[ShippedRun]) -> tuple[s
 
 def _epoch_slider(epochs: list[int], key: str) -> int:
     """The epoch slider: at the last epoch at first, then where it was left, also after redraws
-    without it (while another method's map is computed). The start is the slider's default value,
+    without it (while another method's map is computed); left at the last epoch, it follows the
+    last epoch as frames come in. The start is the slider's default value,
     not a value put in session state: a slider that mounts late (a click reran the page first)
     starts from its default, and so agrees with the page."""
     kept = st.session_state.get(key, st.session_state.get(f"{key}_kept"))
+    if kept is not None and kept == st.session_state.get(f"{key}_last") != epochs[-1]:
+        # it was at the last epoch, and the last epoch changed (frames still being laid out came
+        # in, or another method has others): it stays at the last
+        kept = epochs[-1]
+        st.session_state.pop(key, None)
     if key in st.session_state and st.session_state[key] not in epochs:
         del st.session_state[key]
+    st.session_state[f"{key}_last"] = epochs[-1]
     if len(epochs) == 1:
         return epochs[0]
     epoch = st.select_slider("Epoch", epochs, value=kept if kept in epochs else epochs[-1], key=key)
