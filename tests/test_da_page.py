@@ -220,6 +220,30 @@ def test_explore_lists_stored_runs_and_draws_the_chosen_runs_map_at_the_chosen_e
     assert _chart(at, "map")["layout"]["title"]["text"] == "PCA · DANN · epoch 2"
 
 
+def test_the_epoch_slider_left_at_the_last_epoch_follows_frames_that_come_in(store):
+    from core.dann.files import snapshot_file
+
+    config = _stored_run(store)
+    folder = store.path(config.run_id())
+    last = folder / snapshot_file(2)
+    aside = folder / "epoch_2.aside"
+    last.rename(aside)  # frames 0 and 1 laid out, the last still to come
+    compute_maps(store, config.run_id(), MapSettings(method="pca"))
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params["view"] = "Explore"
+    at.query_params["method"] = "PCA"
+    at.run()
+    assert _chart(at, "map")["layout"]["title"]["text"].endswith("epoch 1")
+    aside.rename(last)
+    compute_maps(store, config.run_id(), MapSettings(method="pca"))
+    at.run()
+    assert not at.exception and not at.error
+    assert _chart(at, "map")["layout"]["title"]["text"].endswith("epoch 2")  # it was at the last: it follows
+    at.select_slider(key="epoch").set_value(0).run()
+    at.run()
+    assert _chart(at, "map")["layout"]["title"]["text"].endswith("epoch 0")  # one the user picked stays
+
+
 def test_errors_are_shown_on_the_page_and_it_keeps_working(store, tmp_path):
     config = _stored_run(store)
     (store.path(config.run_id()) / "metrics.json").write_text("{not json")
