@@ -168,7 +168,7 @@ def detail_rows(m: dict) -> list[dict]:
     tsne = m["tsne"]
     rows = [
         row(
-            "core.dann.maps t-SNE (openTSNE, anchored warm start + Procrustes)",
+            "core.dann.maps t-SNE (exact gradient, anchored warm start + Procrustes)",
             tsne.seconds,
             tsne.trustworthiness,
             m["tsne_disp"],

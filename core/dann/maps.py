@@ -7,10 +7,11 @@ far as its features moved. A snapshot identical to the one before gives the iden
 
 t-SNE is openTSNE's descent (momentum, gains, learning rate N / exaggeration), with the exact
 gradient computed in numba (core.dann.tsne_exact) up to 10,000 points: at 2,000 points an
-iteration takes about 2.5 ms on one core against 9-11 ms for openTSNE's Barnes-Hut optimiser, and
-it has no approximation error (float32 rounding aside); above that, openTSNE's FFT gradient. Neighbours are exact (a k-d
-tree in 2-D, blocked distances otherwise), the perplexity calibration is tsne_exact's (Newton
-steps on the entropy, 15 ms at 2,000 points against openTSNE's 60-85 ms). Frame 0 runs a
+iteration takes about 2.5 ms on one core against 9-11 ms for openTSNE's Barnes-Hut optimiser,
+and it has no approximation error (float32 rounding aside); above that, openTSNE's own optimiser
+with its FFT gradient. Neighbours are exact (a k-d tree in 2-D, blocked distances otherwise),
+and the perplexity calibration is tsne_exact's (Newton steps on the entropy, 15 ms at 2,000
+points against openTSNE's 60-85 ms). Frame 0 runs a
 shortened usual schedule (100 iterations at exaggeration 12, then 150) from the PCA layout
 scaled to openTSNE's initial std of 1e-4, with its seeded jitter. A later frame is dynamic t-SNE
 (Rauber et al. 2016) from a warm start: each point starts where it was in the previous frame,
@@ -84,8 +85,10 @@ TSNE_WARM_FINAL_EXAGGERATION = 1.5
 # N the anchor pulls back a fixed share of the offset per step whatever the snapshot's size; a point
 # whose neighbourhood changed is left free to move to its new one.
 TSNE_ANCHOR = 0.016
-# Barnes-Hut accuracy of openTSNE's gradient, used above tsne_exact.EXACT_MAX_POINTS only
-# (openTSNE's default is 0.5; 1.0 is a third faster per iteration).
+# openTSNE's own optimiser, above tsne_exact.EXACT_MAX_POINTS: its FFT gradient from
+# TSNE_BH_MAX_POINTS on, its Barnes-Hut gradient below (reached only with EXACT_MAX_POINTS set
+# lower, as the tests do to check the exact path against it) at this accuracy (openTSNE's default
+# is 0.5; 1.0 is a third faster per iteration).
 TSNE_THETA = 1.0
 TSNE_BH_MAX_POINTS = 10_000
 UMAP_WARM_EPOCHS = 200

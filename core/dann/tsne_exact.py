@@ -1,5 +1,5 @@
 """openTSNE's gradient descent with the exact t-SNE gradient, compiled with numba: the maps' optimiser
-for snapshots of up to a few thousand points.
+for snapshots of up to EXACT_MAX_POINTS (10,000) points.
 
 The descent is openTSNE's step for step (core.dann.maps used it directly before): momentum, gains
 (+0.2 where the gradient's sign flips, x0.8 where it holds, at least 0.01), each point's step
@@ -116,14 +116,12 @@ def _descend(xs, ys, neighbours, weights, iterations, rate, momentum, pull, ax, 
             ys[i] -= my
 
 
-def descend(start, neighbours, conditional, phases, anchor=None, strength=None, local=None) -> np.ndarray:
+def descend(start, neighbours, conditional, phases, anchor=None, strength=None) -> np.ndarray:
     """core.dann.maps' descent with the exact gradient: from `start` through `phases` of
     (iterations, exaggeration, momentum) on the KL divergence of the joint affinities made from
     `conditional` (conditional_affinities over `neighbours`, (n, k) each) plus, with an anchor,
-    sum_i (strength_i / 2N) ||y_i - anchor_i||^2. `local` ((n, k) in [0, 1], or None for all
-    ones) is how much of a phase's exaggeration each affinity gets: an affinity's attraction is
-    multiplied by 1 + (exaggeration - 1) * local, the learning rate is N / exaggeration as for
-    plain exaggeration. Returns a new (N, 2) float64 array; `start` is left as it was."""
+    sum_i (strength_i / 2N) ||y_i - anchor_i||^2. Returns a new (N, 2) float64 array; `start` is
+    left as it was."""
     y = np.asarray(start, dtype=np.float64)
     n = len(y)
     xs, ys = y[:, 0].copy(), y[:, 1].copy()
@@ -137,7 +135,7 @@ def descend(start, neighbours, conditional, phases, anchor=None, strength=None, 
     neighbours = np.ascontiguousarray(neighbours, dtype=np.int64)
     ux, uy, kx, ky = np.zeros(n), np.zeros(n), np.ones(n), np.ones(n)
     for iterations, exaggeration, momentum in phases:
-        scaled = weights * exaggeration if local is None else weights * (1.0 + (exaggeration - 1.0) * local)
+        scaled = weights * exaggeration
         _descend(
             xs, ys, neighbours, scaled, int(iterations), n / exaggeration, float(momentum), pull, ax, ay, ux, uy, kx, ky
         )
