@@ -382,7 +382,7 @@ def _cmd_maps(a: argparse.Namespace) -> int:
 def _add_fewshot_parsers(sub: argparse._SubParsersAction) -> None:
     from core.fewshot.config import FewShotConfig
     from core.fewshot.protocols import DEFAULT_PROTOCOL, PROTOCOLS
-    from core.fewshot.solvers import BATCH_MODES
+    from core.fewshot.solvers import BATCH_MODES, EVAL_BATCH_MODES
 
     p = sub.add_parser(
         "fewshot",
@@ -405,7 +405,11 @@ def _add_fewshot_parsers(sub: argparse._SubParsersAction) -> None:
         "--batch-mode",
         default="auto",
         choices=list(BATCH_MODES),
-        help="how a meta-batch is computed: vmap over tasks, a loop, or auto (the measured rule per device)",
+        help=(
+            "how a meta-batch is computed: vmap over tasks, a loop, auto (the measured rule per device), or "
+            "compiled (the vmapped meta-step compiled by torch.compile, with CUDA graphs on a GPU: for long GPU "
+            "runs; the first step compiles for minutes on a CPU)"
+        ),
     )
     p.set_defaults(func=_cmd_fewshot)
 
@@ -436,7 +440,7 @@ def _add_fewshot_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=0, help="seed of the episodes")
     e.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     e.add_argument(
-        "--batch-mode", default="auto", choices=list(BATCH_MODES), help="vmap over episodes, a loop, or auto"
+        "--batch-mode", default="auto", choices=list(EVAL_BATCH_MODES), help="vmap over episodes, a loop, or auto"
     )
     e.add_argument("--checkpoints", default=None, help="run store folder")
     e.add_argument("--no-save", action="store_true", help="do not record the result in the run's evaluations.json")

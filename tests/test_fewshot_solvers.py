@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import UserError
+from core.fewshot.config import FewShotConfig
 from core.fewshot.evaluation import Learner, adapt_and_predict
 from core.fewshot.solvers import (
     BatchPlan,
@@ -18,7 +19,10 @@ from core.fewshot.solvers import (
     maml_task_loss,
     meta_gradient,
     meta_gradient_loop,
+    protonet_logits,
+    query_logits,
     task_loss,
+    task_start,
     with_head,
     zero_head,
 )
@@ -118,16 +122,58 @@ def test_second_order_meta_gradient_matches_finite_differences_first_order_does_
     assert any(not torch.allclose(second[k], first[k], rtol=1e-3) for k in params)
 
 
+def test_a_prototype_start_gives_protonets_meta_gradient_at_inner_lr_0():
+    # At lr 0 the inner steps change nothing, so first-order MAML from the prototype head is
+    # ProtoNet: the support features get their gradient through the start. From a zero head
+    # the logits are 0 whatever the body, so there is no gradient at all.
+    net, params = tiny(head="zero")
+    batch = tasks(3)
+    kw = dict(ways=WAYS, steps=1, lr=0.0, plan=BatchPlan(False))
+    proto = meta_gradient("fomaml", net, params, *batch, head_init="proto", **kw)
+    protonet = meta_gradient("protonet", net, params, *batch, **kw)
+    zero = meta_gradient("fomaml", net, params, *batch, head_init="zero", **kw)
+    for k in params:
+        torch.testing.assert_close(proto.grads[k], protonet.grads[k], rtol=1e-9, atol=1e-12)
+        assert float(zero.grads[k].abs().max()) == 0.0
+    torch.testing.assert_close(proto.loss, protonet.loss)
+    assert any(float(proto.grads[k].abs().max()) > 0 for k in params)
+
+
+def test_a_prototype_start_is_differentiable_in_the_support_features():
+    net, params = tiny(head="zero")
+    sx, sy, qx, _ = (t[0] for t in tasks(1))
+    start = task_start(net, params, sx, sy, WAYS, "proto")
+    feats = forward(net, params, sx, embed=True)
+    means = torch.stack([feats[sy == k].mean(0) for k in range(WAYS)])
+    torch.testing.assert_close(start["head.weight"], 2 * means)
+    torch.testing.assert_close(start["head.bias"], -(means**2).sum(1))
+    # the queries' softmax is ProtoNet's (the logits differ by each query's own squared norm)
+    torch.testing.assert_close(
+        query_logits(net, start, sx, qx).softmax(1), protonet_logits(net, params, sx, sy, qx, WAYS).softmax(1)
+    )
+    with pytest.raises(UserError, match="never adapts a head by MAML"):
+        FewShotConfig(solver="protonet", head_init="proto")
+
+
 @pytest.mark.parametrize(
     "solver, head",
-    [("maml", "zero"), ("maml", "learned"), ("fomaml", "zero"), ("fomaml", "learned"), ("protonet", "zero")],
+    [
+        ("maml", "zero"),
+        ("maml", "learned"),
+        ("maml", "proto"),
+        ("fomaml", "zero"),
+        ("fomaml", "learned"),
+        ("fomaml", "proto"),
+        ("protonet", "zero"),
+    ],
 )
 def test_vectorised_meta_gradient_equals_the_loop(solver, head):
-    net, params = tiny(head=head)
+    net, params = tiny(head="learned" if head == "learned" else "zero")
     batch = tasks(5)
-    loop = meta_gradient(solver, net, params, *batch, ways=WAYS, steps=2, lr=0.4, plan=BatchPlan(False))
+    kw = dict(ways=WAYS, steps=2, lr=0.4, head_init=head)
+    loop = meta_gradient(solver, net, params, *batch, plan=BatchPlan(False), **kw)
     for chunk in (None, 2):
-        vec = meta_gradient(solver, net, params, *batch, ways=WAYS, steps=2, lr=0.4, plan=BatchPlan(True, chunk))
+        vec = meta_gradient(solver, net, params, *batch, plan=BatchPlan(True, chunk), **kw)
         assert set(vec.grads) == set(params)
         for k in params:
             torch.testing.assert_close(vec.grads[k], loop.grads[k], rtol=1e-9, atol=1e-12)

@@ -4,6 +4,7 @@ synthetic stroke alphabets."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from core.errors import UserError
 from core.fewshot.config import FewShotConfig
 from core.fewshot.episodes import ClassPool
 from core.fewshot.evaluation import adapt_and_predict, confidence_interval, evaluate
+from core.fewshot.files import describe
 from core.fewshot.run import (
     EVALUATIONS_FILE,
     WEIGHTS_FILE,
@@ -123,6 +125,25 @@ def test_a_learned_head_is_stored_and_limits_the_ways(tmp_path, data):
         evaluate(learner, ClassPool(data.evaluation), 10, 1, 1, 2, plan=BatchPlan(False))
 
 
+def test_a_prototype_head_run_stores_the_body_only_and_adapts_from_prototypes(tmp_path, data):
+    store = RunStore(tmp_path)
+    config = FewShotConfig(solver="fomaml", head_init="proto", **TINY)
+    run_id = run_fewshot(config, store, device="cpu", data=data).info.run_id
+    assert "head.weight" not in store.read_tensors(run_id, WEIGHTS_FILE)
+    learner = load_learner(run_id, store)
+    assert learner.head_init == "proto" and learner.head_ways is None
+    assert describe(store.get(run_id)).method == "FO-MAML, prototype head"
+    sx = data.evaluation.images[:5, 0].unsqueeze(1)
+    qx = data.evaluation.images[:5, 1].unsqueeze(1)
+    before = adapt_and_predict(learner, sx, torch.arange(5), qx, steps=0)
+    # before any step the answer is ProtoNet's on the same features: the support set classified
+    # by its own class means is right, where a zero head would give 1/5 everywhere
+    assert before.support_acc[0] == 1.0 and float(before.query_probs[0].std()) > 0.01
+    zero = adapt_and_predict(replace(learner, head_init="zero"), sx, torch.arange(5), qx, steps=0)
+    torch.testing.assert_close(zero.query_probs[0], torch.full((5, 5), 0.2))
+    assert evaluate(learner, ClassPool(data.evaluation), 12, 1, 2, 5, plan=BatchPlan(False)).ways == 12
+
+
 def test_transfer_keeps_only_the_body(tmp_path, data):
     store = RunStore(tmp_path)
     config = FewShotConfig(solver="transfer", batch_size=16, **TINY)
@@ -177,7 +198,8 @@ def test_config_hash_ignores_what_the_solver_does_not_read():
         (dict(solver="reptile"), "unknown solver"),
         (dict(ways=1), "ways must be at least 2"),
         (dict(task_aug=1.5), "probability"),
-        (dict(solver="protonet", head_init="learned"), "never meta-learns"),
+        (dict(solver="protonet", head_init="learned"), "never adapts a head by MAML"),
+        (dict(solver="transfer", head_init="proto"), "never adapts a head by MAML"),
         (dict(inner_steps=0), "at least one inner step"),
         (dict(data="mnist"), "unknown data"),
     ]:
@@ -275,7 +297,7 @@ def test_command_line_trains_finds_and_evaluates(tmp_path, data, monkeypatch, ca
     [
         (["--ways", "40"], "40-way episodes need 40 classes"),
         (["--shots", "5", "--queries", "4"], "need 9 distinct drawings"),
-        (["--solver", "protonet", "--head-init", "learned"], "never meta-learns a head"),
+        (["--solver", "protonet", "--head-init", "learned"], "never adapts a head by MAML"),
     ],
 )
 def test_command_line_user_errors_print_one_line(tmp_path, data, monkeypatch, capsys, argv, message):

@@ -99,7 +99,9 @@ class FewShotConfig:
     )
     head_init: str = option(
         "zero",
-        "zero: every task starts from a zero head (any number of ways); learned: the MAML paper's",
+        "zero: every task starts from a zero head (any number of ways); learned: the MAML paper's; "
+        "proto: from the support set's class means (Proto-MAML, Triantafillou et al. 2020), which keeps "
+        "first-order MAML's gradient through the support features",
         choices=HEAD_INITS,
         used_by=_INNER,
         group=_SOLVER,
@@ -120,8 +122,8 @@ class FewShotConfig:
             raise UserError(f"unknown data {self.data!r}; expected one of {', '.join(FEWSHOT_DATA)}")
         if self.head_init not in HEAD_INITS:
             raise UserError(f"unknown head_init {self.head_init!r}; expected one of {', '.join(HEAD_INITS)}")
-        if self.head_init == "learned" and self.solver in ("transfer", "protonet"):
-            raise UserError(f"head_init 'learned' is for MAML; {self.solver} never meta-learns a head")
+        if self.head_init != "zero" and self.solver in ("transfer", "protonet"):
+            raise UserError(f"head_init {self.head_init!r} is for MAML; {self.solver} never adapts a head by MAML")
         for name in ("ways", "shots", "meta_batch", "epochs", "steps_per_epoch", "batch_size", "val_episodes"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")

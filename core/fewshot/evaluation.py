@@ -32,8 +32,8 @@ from core.fewshot.solvers import (
     linear_head,
     protonet_logits,
     query_logits,
+    task_start,
     transfer_logits,
-    with_head,
     zero_head,
 )
 from core.models.conv4 import Conv4, prepare
@@ -56,6 +56,7 @@ class Learner:
     device: torch.device
     run_id: str | None = None
     data: str = "omniglot"  # what it was trained on (omniglot | synthetic)
+    head_init: str = "zero"  # where MAML's inner loop starts its head (core.fewshot.solvers.task_start)
 
     @property
     def head_ways(self) -> int | None:
@@ -120,7 +121,7 @@ def adapt_and_predict(
             head = finetune_head(head, fs, sy, 1, lr, functional=False)
             states.append((linear_head(head, fs), linear_head(head, fq)))
         return _record(states, sy)
-    params = with_head(params, ways)
+    params = task_start(net, params, sx, sy, ways, learner.head_init)
     states = [(forward(net, params, sx), query_logits(net, params, sx, qx))]
     for _ in range(steps):
         params = {k: v.detach() for k, v in adapt(net, params, sx, sy, 1, lr).items()}
@@ -146,7 +147,7 @@ def _correct_one(learner: Learner, steps: int, lr: float, ways: int, functional:
         elif learner.solver == "transfer":
             logits = transfer_logits(learner.net, learner.params, sx, sy, qx, ways, steps, lr, functional)
         else:
-            start = with_head(learner.params, ways)
+            start = task_start(learner.net, learner.params, sx, sy, ways, learner.head_init)
             if functional:
                 adapted = adapt_functional(learner.net, start, sx, sy, steps, lr, first_order=True)
             else:

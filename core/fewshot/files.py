@@ -24,7 +24,8 @@ SOLVERS = {
     ),
     "protonet": "Prototypical Networks (Snell et al. 2017): nearest class mean in feature space, no gradient steps",
 }
-HEAD_INITS = ("zero", "learned")
+HEAD_INITS = ("zero", "learned", "proto")
+HEAD_HEADS = {"learned": "learned head", "proto": "prototype head"}  # how a run's name says its head_init
 SOLVER_NAMES = {"maml": "MAML", "fomaml": "FO-MAML", "transfer": "transfer baseline", "protonet": "ProtoNet"}
 WEIGHTS_FILE = "weights.safetensors"
 EVALUATIONS_FILE = "evaluations.json"
@@ -51,6 +52,9 @@ def describe(info: RunInfo) -> RunDescription:
     solver = str(cfg.get("solver", "?"))
     data = str(cfg.get("data", "?"))
     method = SOLVER_NAMES.get(solver, solver)
+    head = cfg.get("head_init", "zero")
+    if solver in ("maml", "fomaml") and head in HEAD_HEADS:
+        method = f"{method}, {HEAD_HEADS[head]}"
     detail = method if data == "omniglot" else f"{method} · {data} data"
     return RunDescription(info.run_id, KIND, data, method, detail, progress(info))
 

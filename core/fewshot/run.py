@@ -170,6 +170,7 @@ def load_learner(run_id: str, store: RunStore | None = None, device: torch.devic
         device=dev,
         run_id=run_id,
         data=config.data,
+        head_init=config.head_init if meta else "zero",
     )
 
 

@@ -9,6 +9,18 @@ every task starts from a zero head of its own number of ways (the "zeroing trick
 labels are shuffled per episode). A zero head makes the first inner step a prototype classifier
 on the features and lets one model serve 5-way and 20-way episodes. `head_init="learned"` is the
 MAML paper's: the head is meta-learned too, and the model only fits episodes of its training ways.
+`head_init="proto"` (Proto-MAML, Triantafillou et al. 2020) starts every task from the head that
+makes the logits ProtoNet's: row k is twice the mean support feature of class k, its bias minus
+that mean's squared norm. It serves any number of ways too.
+
+Why the start matters for first-order MAML. With a zero head the support loss does not depend on
+the body (the logits are 0 whatever the features), so the first inner step moves the head alone:
+head' = lr/N sum_i (onehot_i - 1/ways) f(s_i)^T, a function of the support features. Second-order
+MAML differentiates through that step, and so learns from the support drawings; first-order MAML
+treats the step as a constant, so its meta-gradient sees the queries only and never pulls a
+support feature towards its class. A prototype start is part of the forward pass, not of the
+inner loop, so first-order MAML keeps its gradient through the support features, and drops only
+the second derivatives of the inner steps.
 
 The meta-gradient of a batch of tasks comes two ways that give the same numbers:
 - `meta_gradient_loop`, the reference: one task at a time, the inner loop by torch.autograd.grad
@@ -38,15 +50,19 @@ TaskLoss = Callable[[Params, torch.Tensor, torch.Tensor, torch.Tensor, torch.Ten
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """How a batch of tasks is computed: vmapped (`chunk` tasks at a time, None: all) or a loop."""
+    """How a batch of tasks is computed: vmapped (`chunk` tasks at a time, None: all) or a loop;
+    `compiled`: the vmapped meta-step compiled whole by torch.compile (training's meta-steps only;
+    evaluation runs it eagerly)."""
 
     vectorised: bool
     chunk: int | None = None
+    compiled: bool = False
 
     def describe(self) -> str:
         if not self.vectorised:
             return "loop over tasks"
-        return "vmap over tasks" + (f", {self.chunk} at a time" if self.chunk else "")
+        text = "vmap over tasks" + (f", {self.chunk} at a time" if self.chunk else "")
+        return text + ", compiled by torch.compile (CUDA graphs on a GPU)" * self.compiled
 
 
 # The rule for "auto". On a CPU (python -m bench.maml_speed, 32 five-way one-shot tasks, one
@@ -55,7 +71,12 @@ class BatchPlan:
 # at once, one batched kernel per layer instead of T small launches: on an H100, 37 ms against
 # the loop's 570 ms per second-order meta-step (15x; BENCHMARKS.md, 2026-11-22).
 CPU_CHUNK = 8
-BATCH_MODES = ("auto", "vmap", "loop")
+# "compiled" is the fast path for long GPU runs (see meta_step_function); it is not in "auto"
+# until a GPU measurement says it is faster (python -m bench.maml_speed --device cuda).
+BATCH_MODES = ("auto", "vmap", "loop", "compiled")
+EVAL_BATCH_MODES = ("auto", "vmap", "loop")
+# torch.compile's backend for "compiled"; tests set "aot_eager" (the captured graph, run eagerly).
+COMPILE_BACKEND = "inductor"
 
 
 def batch_plan(device: torch.device, mode: str = "auto") -> BatchPlan:
@@ -64,6 +85,8 @@ def batch_plan(device: torch.device, mode: str = "auto") -> BatchPlan:
         raise UserError(f"unknown meta-batch mode {mode!r}; expected one of {', '.join(BATCH_MODES)}")
     if mode == "loop":
         return BatchPlan(False)
+    if mode == "compiled":
+        return BatchPlan(True, None, compiled=True)
     return BatchPlan(True, None if device.type == "cuda" else CPU_CHUNK)
 
 
@@ -89,6 +112,17 @@ def with_head(meta: Params, ways: int) -> Params:
         return meta
     last = meta[f"blocks.{BLOCKS - 1}.conv.weight"]  # (features, channels, 3, 3)
     return {**meta, HEAD_KEYS[0]: last.new_zeros(ways, last.shape[0]), HEAD_KEYS[1]: last.new_zeros(ways)}
+
+
+def task_start(net: Conv4, meta: Params, sx: torch.Tensor, sy: torch.Tensor, ways: int, head_init: str) -> Params:
+    """The parameters a task's inner loop starts from: with_head's, or for `head_init="proto"` the
+    meta-parameters with the prototype head (differentiable in the body)."""
+    if head_init != "proto":
+        return with_head(meta, ways)
+    feats = forward(net, meta, sx, embed=True)  # the support set normalised by its own statistics
+    onehot = F.one_hot(sy, ways).to(feats.dtype)
+    protos = (onehot.T @ feats) / onehot.sum(0).unsqueeze(1)
+    return {**meta, HEAD_KEYS[0]: 2 * protos, HEAD_KEYS[1]: -protos.pow(2).sum(1)}
 
 
 def forward(
@@ -123,12 +157,21 @@ def adapt(
     still depends on `params` through the update p - lr * g, which is all FO-MAML needs.
     """
     with torch.enable_grad():
-        # Tensors that are not part of a graph yet (a zero head, or evaluation without a
-        # meta-gradient) become leaves, so their inner gradients exist.
-        params = {k: p if p.requires_grad else p.detach().requires_grad_() for k, p in params.items()}
+        if create_graph:
+            # Tensors that are not part of a graph yet (a zero head) become leaves, so their
+            # inner gradients exist.
+            params = {k: p if p.requires_grad else p.detach().requires_grad_() for k, p in params.items()}
         for _ in range(steps):
-            loss = support_loss(net, params, sx, sy)
-            grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
+            if create_graph:
+                # Partial derivatives, each parameter taken as its own variable: a prototype head
+                # is made from the body, and the gradient of the body itself must not run through it.
+                params = {k: p.view_as(p) for k, p in params.items()}
+                grads = torch.autograd.grad(support_loss(net, params, sx, sy), list(params.values()), create_graph=True)
+            else:
+                # The inner gradient as a constant, taken at detached copies: the graph that made
+                # `params` (a prototype head's) stays whole for the outer gradient.
+                leaves = {k: p.detach().requires_grad_() for k, p in params.items()}
+                grads = torch.autograd.grad(support_loss(net, leaves, sx, sy), list(leaves.values()))
             params = sgd_step(params, grads, lr)
     return params
 
@@ -206,10 +249,22 @@ def _scored(logits: torch.Tensor, qy: torch.Tensor) -> tuple[torch.Tensor, torch
 
 
 def maml_task_loss(
-    net: Conv4, meta: Params, sx, sy, qx, qy, *, ways: int, steps: int, lr: float, first_order: bool, functional: bool
+    net: Conv4,
+    meta: Params,
+    sx,
+    sy,
+    qx,
+    qy,
+    *,
+    ways: int,
+    steps: int,
+    lr: float,
+    first_order: bool,
+    functional: bool,
+    head_init: str = "zero",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Query loss and accuracy after adapting to the support set."""
-    start = with_head(meta, ways)
+    start = task_start(net, meta, sx, sy, ways, head_init)
     if functional:
         adapted = adapt_functional(net, start, sx, sy, steps, lr, first_order)
     else:
@@ -221,11 +276,21 @@ def protonet_task_loss(net: Conv4, meta: Params, sx, sy, qx, qy, *, ways: int) -
     return _scored(protonet_logits(net, meta, sx, sy, qx, ways), qy)
 
 
-def task_loss(solver: str, net: Conv4, *, ways: int, steps: int, lr: float, functional: bool) -> TaskLoss:
+def task_loss(
+    solver: str, net: Conv4, *, ways: int, steps: int, lr: float, functional: bool, head_init: str = "zero"
+) -> TaskLoss:
     """The per-task loss of a meta-learning solver, as a function of (params, sx, sy, qx, qy)."""
     if solver in ("maml", "fomaml"):
+        first_order = solver == "fomaml"
         return partial(
-            maml_task_loss, net, ways=ways, steps=steps, lr=lr, first_order=solver == "fomaml", functional=functional
+            maml_task_loss,
+            net,
+            ways=ways,
+            steps=steps,
+            lr=lr,
+            first_order=first_order,
+            functional=functional,
+            head_init=head_init,
         )
     if solver == "protonet":
         return partial(protonet_task_loss, net, ways=ways)
@@ -261,11 +326,74 @@ def meta_gradient_vmap(loss_fn: TaskLoss, meta: Params, sx, sy, qx, qy, chunk: i
     return MetaStep(grads, loss, acc)
 
 
+MetaStepFunction = Callable[[Params, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], MetaStep]
+
+
+def meta_step_function(
+    solver: str,
+    net: Conv4,
+    *,
+    ways: int,
+    steps: int,
+    lr: float,
+    plan: BatchPlan,
+    head_init: str = "zero",
+    backend: str | None = None,
+) -> MetaStepFunction:
+    """(meta, sx, sy, qx, qy) -> MetaStep for one solver and plan; build it once and call it every step.
+
+    With `plan.compiled` the whole vmapped meta-step (inner loop, query loss, outer gradient) is
+    one torch.compile graph: the kernels of the T tasks' inner and outer passes are fused, and on
+    a GPU the graph replays as a CUDA graph ("reduce-overhead"), so a meta-step is one launch
+    instead of hundreds of small ones, which is what bounds the eager step there (37 ms for 32
+    tasks on an H100, for about 20 GFLOP). The first call compiles (2 to 5 minutes on 2 CPU
+    cores); later calls with the same shapes reuse the graph. The mathematics is the eager
+    vmap's: in float64 the two agree to rounding (tests/test_fewshot_fast.py), in float32 they
+    differ by float32 summation order. `backend` is torch.compile's (None: COMPILE_BACKEND).
+    """
+    loss_fn = task_loss(solver, net, ways=ways, steps=steps, lr=lr, functional=plan.vectorised, head_init=head_init)
+    if not plan.vectorised:
+        return partial(meta_gradient_loop, loss_fn)
+    if not plan.compiled:
+        return partial(meta_gradient_vmap, loss_fn, chunk=plan.chunk)
+    return _compiled_meta_step(partial(meta_gradient_vmap, loss_fn, chunk=plan.chunk), backend or COMPILE_BACKEND)
+
+
+def _compiled_meta_step(step: MetaStepFunction, backend: str) -> MetaStepFunction:
+    graphs: dict[str, Callable] = {}
+
+    def run(meta: Params, sx, sy, qx, qy) -> MetaStep:
+        on_gpu = sx.device.type == "cuda"
+        key = "cuda" if on_gpu else "other"
+        if key not in graphs:
+            # CUDA graphs need the inductor backend; elsewhere the default mode.
+            mode = "reduce-overhead" if on_gpu and backend == "inductor" else None
+            graphs[key] = torch.compile(step, backend=backend, mode=mode, dynamic=False)
+        if on_gpu:
+            torch.compiler.cudagraph_mark_step_begin()
+        out = graphs[key]({k: v.detach() for k, v in meta.items()}, sx, sy, qx, qy)
+        # A CUDA graph's outputs are overwritten by its next replay: hand out copies.
+        return MetaStep({k: g.clone() for k, g in out.grads.items()}, out.loss.clone(), out.acc.clone())
+
+    return run
+
+
 def meta_gradient(
-    solver: str, net: Conv4, meta: Params, sx, sy, qx, qy, *, ways: int, steps: int, lr: float, plan: BatchPlan
+    solver: str,
+    net: Conv4,
+    meta: Params,
+    sx,
+    sy,
+    qx,
+    qy,
+    *,
+    ways: int,
+    steps: int,
+    lr: float,
+    plan: BatchPlan,
+    head_init: str = "zero",
 ) -> MetaStep:
-    """The meta-gradient of a batch of prepared tasks (T, ...) for a meta-learning solver."""
-    loss_fn = task_loss(solver, net, ways=ways, steps=steps, lr=lr, functional=plan.vectorised)
-    if plan.vectorised:
-        return meta_gradient_vmap(loss_fn, meta, sx, sy, qx, qy, plan.chunk)
-    return meta_gradient_loop(loss_fn, meta, sx, sy, qx, qy)
+    """The meta-gradient of a batch of prepared tasks (T, ...) for a meta-learning solver (a
+    one-off call; a training loop keeps the function of meta_step_function)."""
+    step = meta_step_function(solver, net, ways=ways, steps=steps, lr=lr, plan=plan, head_init=head_init)
+    return step(meta, sx, sy, qx, qy)

@@ -27,7 +27,7 @@ from core.errors import UserError
 from core.fewshot.config import FewShotConfig
 from core.fewshot.episodes import ClassPool, rotate, sample_tasks
 from core.fewshot.evaluation import Evaluation, Learner, evaluate
-from core.fewshot.solvers import Params, batch_plan, meta_gradient
+from core.fewshot.solvers import Params, batch_plan, meta_step_function
 from core.models.conv4 import HEAD_KEYS, Conv4, prepare
 from core.runs import TrainingCancelled, TrainingDiverged
 
@@ -66,8 +66,9 @@ class FewShotTrainer:
 
     `data` lets callers (tests, the app) hand in character sets already loaded; otherwise they
     are loaded by the config's `data` name. `on_step(step, total)` is called after every
-    optimizer step and may raise TrainingCancelled. `batch_mode` ("auto", "vmap", "loop") says
-    how a meta-batch is computed; "auto" follows the measured rule in core.fewshot.solvers.
+    optimizer step and may raise TrainingCancelled. `batch_mode` ("auto", "vmap", "loop",
+    "compiled") says how a meta-batch is computed; "auto" follows the measured rule in
+    core.fewshot.solvers, "compiled" is the fast path for long GPU runs.
     """
 
     def __init__(
@@ -106,6 +107,16 @@ class FewShotTrainer:
         }
         trained = self.net.parameters() if not config.meta_learning else self.meta.values()
         self.optimizer = torch.optim.Adam(trained, lr=config.meta_lr)
+        if config.meta_learning:
+            self.meta_step = meta_step_function(
+                config.solver,
+                self.net,
+                ways=config.ways,
+                steps=config.inner_steps,
+                lr=config.inner_lr,
+                plan=self.plan,
+                head_init=config.head_init,
+            )
         self.total_steps = config.epochs * config.steps_per_epoch
 
     def weights(self) -> Params:
@@ -124,6 +135,7 @@ class FewShotTrainer:
             train_lr=cfg.inner_lr if cfg.solver in ("maml", "fomaml") else 0.0,
             device=self.device,
             data=cfg.data,
+            head_init=cfg.head_init if cfg.solver in ("maml", "fomaml") else "zero",
         )
 
     def validate(self) -> Evaluation | None:
@@ -146,16 +158,7 @@ class FewShotTrainer:
         tasks = sample_tasks(
             self.train_pool, cfg.ways, cfg.shots, cfg.queries, cfg.meta_batch, self.generator, cfg.task_aug
         )
-        step = meta_gradient(
-            cfg.solver,
-            self.net,
-            self.meta,
-            *tasks.prepared(self.device),
-            ways=cfg.ways,
-            steps=cfg.inner_steps,
-            lr=cfg.inner_lr,
-            plan=self.plan,
-        )
+        step = self.meta_step(self.meta, *tasks.prepared(self.device))
         for k, p in self.meta.items():
             p.grad = step.grads[k]
         self.optimizer.step()
