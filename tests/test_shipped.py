@@ -108,3 +108,19 @@ def test_each_shipped_command_makes_its_run_again():
 def test_every_shipped_run_is_complete():
     store = RunStore(ROOT / "checkpoints")
     assert [r.run_id for r in read_shipped(store) if not store.get(r.run_id).complete] == []
+
+
+def test_every_shipped_few_shot_run_names_its_device_and_training_time():
+    # shipped.json says where and how long each few-shot model trained (minutes on a GPU, or an
+    # hour on 2 CPU cores); the numbers are the run's own: run.json's device, metrics.json's seconds
+    store = RunStore(ROOT / "checkpoints")
+    doc = json.loads((store.root / SHIPPED_FILE).read_text())
+    few_shot = [e for e in doc["runs"] if e["run_id"].startswith("fewshot-")]
+    assert few_shot
+    for entry in few_shot:
+        info = store.get(entry["run_id"])
+        assert entry["device"].startswith(info.extra["device"]), entry["run_id"]
+        for resumed in info.extra.get("resumed", []):
+            assert resumed["device"] in entry["device"], entry["run_id"]
+        seconds = sum(row["seconds"] for row in store.metrics(entry["run_id"]))
+        assert entry["train_seconds"] == round(seconds), entry["run_id"]

@@ -46,15 +46,20 @@ def evaluations(run_id: str, store: RunStore | None = None) -> list[dict[str, An
     return rows
 
 
+def solver_name(solver: str, head_init: str = "zero") -> str:
+    """What the app calls a solver: "MAML", "FO-MAML, prototype head" (a zero head goes unsaid)."""
+    name = SOLVER_NAMES.get(solver, solver)
+    if solver in ("maml", "fomaml") and head_init in HEAD_HEADS:
+        name = f"{name}, {HEAD_HEADS[head_init]}"
+    return name
+
+
 def describe(info: RunInfo) -> RunDescription:
     """The solver (and its data when not Omniglot) and the epochs done."""
     cfg = info.config
     solver = str(cfg.get("solver", "?"))
     data = str(cfg.get("data", "?"))
-    method = SOLVER_NAMES.get(solver, solver)
-    head = cfg.get("head_init", "zero")
-    if solver in ("maml", "fomaml") and head in HEAD_HEADS:
-        method = f"{method}, {HEAD_HEADS[head]}"
+    method = solver_name(solver, str(cfg.get("head_init", "zero")))
     detail = method if data == "omniglot" else f"{method} · {data} data"
     return RunDescription(info.run_id, KIND, data, method, detail, progress(info))
 

@@ -12,7 +12,7 @@ import numpy as np
 from core.errors import UserError
 from core.fewshot.demo import BrowserEpisode, classify
 from core.fewshot.evaluation import Adaptation, Learner
-from core.fewshot.files import KIND, SOLVER_NAMES, evaluated_accuracy, evaluations
+from core.fewshot.files import KIND, evaluated_accuracy, evaluations, solver_name
 from core.fewshot.run import run_config
 from core.runs import RunInfo, RunStore
 from core.shipped import ShippedRun
@@ -34,11 +34,12 @@ class ModelChoice:
     epochs_done: int
     epochs_planned: int
     accuracy: float | None = None  # 5-way 1-shot on the evaluation alphabets, when it was measured
+    head_init: str = "zero"  # where MAML's inner loop starts its head
 
     @property
     def name(self) -> str:
-        """The solver, with its measured accuracy: "MAML (0.972)"."""
-        solver = SOLVER_NAMES.get(self.solver, self.solver)
+        """The solver, with its measured accuracy: "MAML (0.972)", "FO-MAML, prototype head (0.950)"."""
+        solver = solver_name(self.solver, self.head_init)
         return solver if self.accuracy is None else f"{solver} ({self.accuracy:.3f})"
 
 
@@ -58,6 +59,7 @@ def _choice(store: RunStore, info: RunInfo, title: str | None) -> ModelChoice:
         steps=config.eval_steps,
         lr=config.eval_lr,
         ways=config.ways if config.head_init == "learned" and config.meta_learning else None,
+        head_init=config.head_init,
         status=info.status,
         epochs_done=info.epochs_done,
         epochs_planned=info.epochs_planned,
