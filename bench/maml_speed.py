@@ -46,10 +46,10 @@ def random_tasks(count: int, ways: int, shots: int, queries: int, device: torch.
     return [t.to(device) for t in (sx, sy, qx, qy)]
 
 
-SOLVERS = {  # name in the table -> (solver, head_init)
-    "MAML (second order)": ("maml", "zero"),
-    "FO-MAML": ("fomaml", "zero"),
-    "FO-MAML, prototype head": ("fomaml", "proto"),
+SOLVERS = {  # --solvers name -> (name in the table, solver, head_init)
+    "maml": ("MAML (second order)", "maml", "zero"),
+    "fomaml": ("FO-MAML", "fomaml", "zero"),
+    "fomaml-proto": ("FO-MAML, prototype head", "fomaml", "proto"),
 }
 PAPER_STEPS = 60_000
 
@@ -105,8 +105,15 @@ def main() -> None:
     ap.add_argument("--compiled", action="store_true", help="time the compiled way on a CPU too")
     ap.add_argument("--no-compiled", action="store_true", help="do not time the compiled way")
     ap.add_argument("--no-loop", action="store_true", help="do not time the per-task loop (slow on a CPU)")
+    ap.add_argument(
+        "--solvers", default=",".join(SOLVERS), help=f"comma-separated, of: {', '.join(SOLVERS)} (default: all)"
+    )
     ap.add_argument("--no-write", action="store_true", help="print only; do not append to BENCHMARKS.md")
     a = ap.parse_args()
+    chosen = [name.strip() for name in a.solvers.split(",")]
+    unknown = [name for name in chosen if name not in SOLVERS]
+    if unknown:
+        ap.error(f"unknown solver(s) {', '.join(unknown)}; choose from: {', '.join(SOLVERS)}")
     device = pick_device(a.device)
     plans = {} if a.no_loop else {"loop": BatchPlan(False)}
     plans["vmap"] = BatchPlan(True, None)
@@ -117,7 +124,8 @@ def main() -> None:
     auto = batch_plan(device, "auto")
     images = a.meta_batch * a.ways * (a.shots + a.queries)
     rows = []
-    for label, (solver, head) in SOLVERS.items():
+    for key in chosen:
+        label, solver, head = SOLVERS[key]
         results = time_plans(solver, head, plans, a, device)
         eager = results["vmap"]
         for name, r in results.items():
