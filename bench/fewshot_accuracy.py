@@ -22,7 +22,8 @@ from core.fewshot.run import KIND, evaluate_run, run_config
 from core.runs import RunStore
 
 # The targets on Omniglot (5-way 1-shot unless named): solver -> protocol -> minimum.
-TARGETS = {"maml": {"5w1s": 0.98, "course": 0.95}, "fomaml": {"5w1s": 0.96, "course": 0.95}}
+# the few-shot issue's targets (MAML: the paper's 0.987 and 0.958 less their intervals; FO-MAML: the paper's 0.983)
+TARGETS = {"maml": {"5w1s": 0.985, "20w1s": 0.95, "course": 0.97}, "fomaml": {"5w1s": 0.975}}
 PAPER = {"5w1s": "0.987 +- 0.004", "5w5s": "0.999 +- 0.001", "20w1s": "0.958 +- 0.003", "course": "top grade line 0.95"}
 
 
