@@ -119,9 +119,7 @@ def task_start(net: Conv4, meta: Params, sx: torch.Tensor, sy: torch.Tensor, way
     meta-parameters with the prototype head (differentiable in the body)."""
     if head_init != "proto":
         return with_head(meta, ways)
-    feats = forward(net, meta, sx, embed=True)  # the support set normalised by its own statistics
-    onehot = F.one_hot(sy, ways).to(feats.dtype)
-    protos = (onehot.T @ feats) / onehot.sum(0).unsqueeze(1)
+    protos = class_means(forward(net, meta, sx, embed=True), sy, ways)  # support normalised by its own statistics
     return {**meta, HEAD_KEYS[0]: 2 * protos, HEAD_KEYS[1]: -protos.pow(2).sum(1)}
 
 
@@ -234,13 +232,18 @@ def transfer_logits(
     return linear_head(head, fq)
 
 
+def class_means(feats: torch.Tensor, labels: torch.Tensor, ways: int) -> torch.Tensor:
+    """(ways, features): each class's mean feature (ProtoNet's prototypes)."""
+    onehot = F.one_hot(labels, ways).to(feats.dtype)
+    return (onehot.T @ feats) / onehot.sum(0).unsqueeze(1)
+
+
 def protonet_logits(
     net: Conv4, params: Params, sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor, ways: int
 ) -> torch.Tensor:
     """Negative squared distances from each query's features to each class's mean support feature."""
     fs, fq = context_features(net, params, sx, qx)
-    onehot = F.one_hot(sy, ways).to(fs.dtype)
-    protos = (onehot.T @ fs) / onehot.sum(0).unsqueeze(1)
+    protos = class_means(fs, sy, ways)
     return -(fq.pow(2).sum(1, keepdim=True) - 2 * fq @ protos.T + protos.pow(2).sum(1))
 
 
