@@ -128,6 +128,7 @@ def test_help_documents_every_option(capsys):
 def test_the_lecture_preset_sets_its_settings_and_flags_beside_it_still_count():
     from core.__main__ import _apply_preset, _config_from_args, build_parser
     from core.dann.config import PRESETS, DANNConfig
+    from core.options import from_flat
 
     def config(*flags):
         parser = build_parser()
@@ -135,13 +136,16 @@ def test_the_lecture_preset_sets_its_settings_and_flags_beside_it_still_count():
         return _config_from_args(DANNConfig, parser.parse_args(["dann", *flags]))
 
     lecture = config("--preset", "lecture")
-    assert {k: getattr(lecture, k) for k in ("epochs", "snapshot_size", "source", "target")} == {
-        k: PRESETS["lecture"].settings[k] for k in ("epochs", "snapshot_size", "source", "target")
-    }
+    assert lecture == from_flat(DANNConfig, PRESETS["lecture"].settings)
     assert lecture.steps_per_epoch == PRESETS["lecture"].settings["steps_per_epoch"]
     assert lecture.lr.lr0 == PRESETS["lecture"].settings["lr"]  # a flat key: the flag --lr
-    assert lecture.lr.alpha == DANNConfig().lr.alpha and lecture.schedule == DANNConfig().schedule  # the rest: defaults
+    # nested settings too: the schedule's kind and end value are flat keys of LambdaSchedule
+    assert (lecture.schedule.kind, lecture.schedule.value) == ("dann", PRESETS["lecture"].settings["lambda_value"])
+    assert lecture.schedule.value != DANNConfig().schedule.value
+    defaults = DANNConfig()  # the rest is the defaults'
+    assert lecture.lr.alpha == defaults.lr.alpha and lecture.batch_size == defaults.batch_size
     assert config("--preset", "lecture", "--epochs", "3").epochs == 3  # a flag beside the preset wins
+    assert config("--preset", "lecture", "--lambda-value", "0.5").schedule.value == 0.5
     assert config("--epochs", "3").snapshot_size == DANNConfig().snapshot_size  # no preset, no change
     with pytest.raises(SystemExit):
         config("--preset", "marathon")
