@@ -74,10 +74,10 @@ def frames_computed(monkeypatch):
     real = map_engine.map_frame
     mine = threading.current_thread()
 
-    def counting(z, previous, settings):
+    def counting(z, previous, settings, previous_neighbours=None):
         if threading.current_thread() is mine:
             calls.append(settings.method)
-        return real(z, previous, settings)
+        return real(z, previous, settings, previous_neighbours)
 
     monkeypatch.setattr(map_engine, "map_frame", counting)
     return calls
@@ -157,22 +157,70 @@ def test_tree_neighbours_in_two_dimensions_match_the_exact_search_and_never_list
         assert set(idx[i, :11]) == set(range(12)) - {i} and np.all(dist[i, :11] == 0.0)
 
 
-def test_a_later_frame_starts_points_among_their_new_neighbours_by_the_share_of_the_neighbourhood_lost():
+def test_a_later_frame_starts_points_among_their_new_neighbours_by_the_share_given_to_move():
     rng = np.random.default_rng(5)
     previous = rng.normal(size=(50, 2)) * 10
     previous -= previous.mean(axis=0)
     neighbours = np.array([rng.permutation(np.delete(np.arange(50), i))[:12] for i in range(50)])
-    kept = np.zeros(50)
-    kept[:20] = 1.0  # these kept their whole neighbourhood
-    kept[20:30] = 0.5
-    start = map_engine.warm_start(previous, neighbours, kept)
+    stay = np.zeros(50)
+    stay[:20] = 1.0  # these stay where they were
+    stay[20:30] = 0.5
+    start = map_engine.warm_start(previous, neighbours, stay)
     among = np.median(previous[neighbours[:, :10]], axis=1)  # the 10 nearest, as trustworthiness counts
-    expected = kept[:, None] * previous + (1 - kept[:, None]) * among
+    expected = stay[:, None] * previous + (1 - stay[:, None]) * among
     np.testing.assert_allclose(start, expected - expected.mean(axis=0), atol=1e-12)
-    # with every neighbourhood kept the frame starts exactly where the last one ended
+    # with every point staying the frame starts exactly where the last one ended
     np.testing.assert_array_equal(
         map_engine.warm_start(previous, neighbours, np.ones(50)), previous - previous.mean(axis=0)
     )
+
+
+def test_retained_neighbours_is_the_share_of_a_points_feature_neighbours_that_the_new_epoch_kept():
+    before = np.array([[1, 2, 3, 4], [0, 2, 3, 4], [0, 1, 3, 4]])
+    after = np.array([[4, 3, 2, 1], [2, 9, 8, 7], [5, 6, 7, 8]])  # order within the k does not matter
+    np.testing.assert_array_equal(map_engine.retained_neighbours(before, after, k=4), [1.0, 0.25, 0.0])
+    # only the k nearest count on either side
+    np.testing.assert_array_equal(map_engine.retained_neighbours(before, after, k=1), [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(map_engine.retained_neighbours(before, np.roll(before, 1, axis=1), k=4), [1, 1, 1])
+
+
+def test_a_later_frame_of_unchanged_features_starts_where_the_last_one_ended(monkeypatch):
+    """Points move towards their new neighbours only where the features changed them: the same
+    features laid out again start exactly from the previous frame, however imperfectly that frame
+    shows each point's neighbourhood (t-SNE shows about half of a point's 10 nearest)."""
+    from core.dann import tsne_exact
+
+    starts, strengths = [], []
+
+    def descend(start, *args, strength=None, **kwargs):
+        starts.append(start)
+        strengths.append(strength)
+        return np.array(start)
+
+    monkeypatch.setattr(tsne_exact, "descend", descend)
+    z = np.random.default_rng(6).normal(size=(120, 8))
+    previous = np.random.default_rng(7).normal(size=(120, 2))  # a frame that shows no neighbourhood at all
+    previous -= previous.mean(axis=0)
+    _, neighbours = map_engine.map_frame(z, previous, MapSettings(method="tsne"), map_engine.feature_neighbours(z))
+    np.testing.assert_array_equal(neighbours, map_engine.nearest_neighbors(z, 10)[0])
+    np.testing.assert_allclose(starts[0], previous, atol=1e-12)
+    # every neighbourhood retained: the anchor is the frame's own, TSNE_ANCHOR times kept
+    idx, _ = map_engine.nearest_neighbors(z, 90)
+    np.testing.assert_allclose(strengths[0], map_engine.TSNE_ANCHOR * map_engine.kept_neighbours(previous, idx))
+    # features whose neighbourhoods all changed start points among their new neighbours, unanchored
+    shuffled = z[np.random.default_rng(8).permutation(120)]
+    map_engine.map_frame(z, previous, MapSettings(method="tsne"), map_engine.feature_neighbours(shuffled))
+    assert np.linalg.norm(starts[1] - previous, axis=1).mean() > 0.3
+    retained = map_engine.retained_neighbours(map_engine.nearest_neighbors(shuffled, 10)[0], idx)
+    assert retained.mean() < 0.2
+    np.testing.assert_allclose(
+        strengths[1],
+        map_engine.TSNE_ANCHOR
+        * map_engine.kept_neighbours(previous, idx)
+        * np.minimum(1.0, retained / map_engine.TSNE_ANCHOR_RETAINED),
+    )
+    with pytest.raises(ValueError, match="previous frame's feature neighbours"):
+        map_engine.map_frame(z, previous, MapSettings(method="tsne"))
 
 
 def _affinities(z, k, perplexity):

@@ -12,17 +12,19 @@ and it has no approximation error (float32 rounding aside); above that, openTSNE
 with its FFT gradient. Neighbours are exact (a k-d tree in 2-D, blocked distances otherwise),
 and the perplexity calibration is tsne_exact's (Newton steps on the entropy, 15 ms at 2,000
 points against openTSNE's 60-85 ms). Frame 0 runs a
-shortened usual schedule (100 iterations at exaggeration 12, then 150) from the PCA layout
+shortened usual schedule (100 iterations at exaggeration 12, then 250) from the PCA layout
 scaled to openTSNE's initial std of 1e-4, with its seeded jitter. A later frame is dynamic t-SNE
 (Rauber et al. 2016) from a warm start: each point starts where it was in the previous frame,
-moved towards its new feature neighbours' previous places by the share of its neighbourhood that
-changed (`warm_start`), and the frame minimises the KL divergence plus an anchor to that start,
-(TSNE_ANCHOR / 2N) * sum_i kept_i ||y_i - y_i(start)||^2, over 55 iterations at exaggeration 4
-and 55 at exaggeration 1.5. The exaggerated phase lets neighbourhoods that changed with the
+moved towards its new feature neighbours' previous places as far as its feature neighbourhood
+changed between the two epochs (`warm_start`, `retained_neighbours`), and the frame minimises
+the KL divergence plus an anchor to that start,
+(TSNE_ANCHOR / 2N) * sum_i w_i ||y_i - y_i(start)||^2, over 55 iterations at exaggeration 4
+and 165 at exaggeration 1.5. The exaggerated phase lets neighbourhoods that changed with the
 features re-form (plain warm iterations leave the previous frame's structure in place:
-trustworthiness 0.92-0.94 against 0.96-0.97 for t-SNE from scratch); the anchor keeps the points
-whose neighbourhoods held where they were. bench/maps.py measures both against scikit-learn from
-scratch on every shipped run.
+trustworthiness 0.92-0.94 against 0.96-0.97 for t-SNE from scratch); the anchor keeps in place
+the points that the previous frame already shows among their new neighbours and whose feature
+neighbourhood held (w_i: kept_i, less where fewer than 3/4 of the neighbours were retained).
+bench/maps.py measures both against scikit-learn from scratch on every shipped run.
 
 UMAP (umap-learn) gets the same exact neighbours (its own small-data path computes distances one
 Python call per pair) and, warm, 200 epochs instead of 500; it rescales its initial layout
@@ -67,24 +69,31 @@ METHODS = ("tsne", "umap", "pca")
 MAPS_DIR = "maps"
 MAPS_FORMAT = "transfer-explorer/maps"
 # Part of every cache key: raise a method's number when a change below changes its maps.
-ALGORITHM_VERSIONS = {"tsne": 5, "umap": 2, "pca": 2}
+ALGORITHM_VERSIONS = {"tsne": 6, "umap": 2, "pca": 2}
 TRUST_NEIGHBORS = 10
 TSNE_EARLY_ITERATIONS = 100
 TSNE_EARLY_EXAGGERATION = 12.0
-TSNE_ITERATIONS = 150
+# Frame 0 runs long enough to settle (openTSNE runs 500). Cut at 150 it was still expanding (RMS
+# radius 28 against 35 at 250 on the shipped runs), and each later frame then shrank by about 2%
+# (now about 1%), which moved every point a little.
+TSNE_ITERATIONS = 250
 TSNE_WARM_EXAGGERATED = 55  # iterations of a later frame at TSNE_WARM_EXAGGERATION
 TSNE_WARM_EXAGGERATION = 4.0
-TSNE_WARM_ITERATIONS = 55  # then iterations at TSNE_WARM_FINAL_EXAGGERATION
+TSNE_WARM_ITERATIONS = 165  # then iterations at TSNE_WARM_FINAL_EXAGGERATION
 # A later frame ends at a mild exaggeration, not at 1: on the shipped runs' snapshots (anchor
 # 0.004, 65 + 65 iterations) the worst frame's trustworthiness came within 0.005 of scikit-learn
 # from scratch at 1.5, against 0.010 at 1, which leaves room for a stronger anchor (BENCHMARKS.md).
 TSNE_WARM_FINAL_EXAGGERATION = 1.5
-# Anchor strength of a later frame: point i's anchor gradient is (TSNE_ANCHOR * kept_i / N) times
-# its offset from its starting position, kept_i being the share of its 10 nearest neighbours in the
-# previous frame that are still among its 10 nearest in the new features. With a learning rate of
-# N the anchor pulls back a fixed share of the offset per step whatever the snapshot's size; a point
-# whose neighbourhood changed is left free to move to its new one.
-TSNE_ANCHOR = 0.016
+# Anchor strength of a later frame: point i's anchor gradient is
+# (TSNE_ANCHOR * kept_i * min(1, retained_i / TSNE_ANCHOR_RETAINED) / N) times its offset from its
+# starting position. kept_i is the share of its 10 nearest neighbours in the previous frame that
+# are still among its 10 nearest in the new features; retained_i the share of its 10 nearest in
+# the previous epoch's features still among them (`retained_neighbours`). With a learning rate of
+# N the anchor pulls back a fixed share of the offset per step whatever the snapshot's size; a
+# point whose neighbourhood changed, in the frame or in the features, is left freer to move to its
+# new one. Measured on the shipped runs (BENCHMARKS.md, "Feature maps over epochs").
+TSNE_ANCHOR = 0.02
+TSNE_ANCHOR_RETAINED = 0.75
 # openTSNE's own optimiser, above tsne_exact.EXACT_MAX_POINTS: its FFT gradient from
 # TSNE_BH_MAX_POINTS on, its Barnes-Hut gradient below (reached only with EXACT_MAX_POINTS set
 # lower, as the tests do to check the exact path against it) at this accuracy (openTSNE's default
@@ -254,23 +263,38 @@ def min_points(settings: MapSettings) -> int:
     return MIN_POINTS
 
 
-def _tsne(z: np.ndarray, previous: np.ndarray | None, s: MapSettings) -> np.ndarray:
+def _tsne(
+    z: np.ndarray, previous: np.ndarray | None, s: MapSettings, previous_neighbours: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The layout and each point's TRUST_NEIGHBORS nearest feature neighbours (the next frame's
+    `previous_neighbours`)."""
     from core.dann.tsne_exact import conditional_affinities
 
     idx, dist = nearest_neighbors(z, min(len(z) - 1, max(1, int(3 * s.perplexity))))
+    nearest = idx[:, : min(TRUST_NEIGHBORS, idx.shape[1])]
     conditional = conditional_affinities(dist, s.perplexity)
     if previous is None:
         init = pca_start(z, s.seed)
         phases = [(TSNE_EARLY_ITERATIONS, TSNE_EARLY_EXAGGERATION, 0.5), (TSNE_ITERATIONS, 1.0, 0.8)]
-        return _descend(init, idx, conditional, phases)
+        return _descend(init, idx, conditional, phases), nearest
+    if previous_neighbours is None or len(previous_neighbours) != len(z):
+        raise ValueError("a later t-SNE frame needs the previous frame's feature neighbours, row for row")
     previous = np.asarray(previous, dtype=np.float64)
     kept = kept_neighbours(previous, idx)
-    start = warm_start(previous, idx, kept)
+    retained = retained_neighbours(previous_neighbours, idx)
+    start = warm_start(previous, idx, stay=1.0 - (1.0 - retained) ** 2)
     phases = [
         (TSNE_WARM_EXAGGERATED, TSNE_WARM_EXAGGERATION, 0.5),
         (TSNE_WARM_ITERATIONS, TSNE_WARM_FINAL_EXAGGERATION, 0.8),
     ]
-    return _descend(start, idx, conditional, phases, anchor=start, strength=TSNE_ANCHOR * kept)
+    strength = TSNE_ANCHOR * kept * np.minimum(1.0, retained / TSNE_ANCHOR_RETAINED)
+    return _descend(start, idx, conditional, phases, anchor=start, strength=strength), nearest
+
+
+def feature_neighbours(z: np.ndarray) -> np.ndarray:
+    """Each point's TRUST_NEIGHBORS nearest neighbours in the reduced features (indices, nearest
+    first): what a later t-SNE frame compares its own with (`map_frame`'s previous_neighbours)."""
+    return nearest_neighbors(z, min(TRUST_NEIGHBORS, len(z) - 1))[0]
 
 
 def pca_start(z: np.ndarray, seed: int) -> np.ndarray:
@@ -282,17 +306,32 @@ def pca_start(z: np.ndarray, seed: int) -> np.ndarray:
     return y + np.random.RandomState(seed).normal(0.0, np.std(y[:, 0]) * 0.01, y.shape)
 
 
-def warm_start(previous: np.ndarray, feature_neighbours: np.ndarray, kept: np.ndarray) -> np.ndarray:
+def warm_start(previous: np.ndarray, feature_neighbours: np.ndarray, stay: np.ndarray) -> np.ndarray:
     """Where a later frame starts: each point moved from its place in the previous frame towards
     the median previous place of its TRUST_NEIGHBORS nearest neighbours in the new features, by
-    the share of its neighbourhood that changed (1 - kept). A point whose neighbourhood held stays
-    put; one whose neighbours are now elsewhere starts among them, instead of having to cross the
-    map during the descent. Centred, as openTSNE keeps its layouts."""
+    1 - stay. _tsne's `stay` is 1 - (1 - r)^2, r being the share of the point's feature
+    neighbourhood that the new epoch kept (`retained_neighbours`): a point whose neighbourhood held
+    stays put, one whose neighbours are all new starts among them instead of having to cross the
+    map during the descent, and one that lost a few moves only a little. (Moving by the share of
+    neighbours the previous *frame* failed to show, as before, also moved points whose features had
+    not changed at all: a t-SNE frame shows only 45-49% of a point's 10 nearest neighbours. On the
+    shipped runs that moved points 16-31% more between frames, for no trustworthiness;
+    BENCHMARKS.md.)
+    Centred, as openTSNE keeps its layouts."""
     k = min(TRUST_NEIGHBORS, feature_neighbours.shape[1])
     among = np.median(previous[feature_neighbours[:, :k]], axis=1)
-    moved = (1.0 - kept)[:, None]
+    moved = (1.0 - np.asarray(stay, dtype=np.float64))[:, None]
     start = (1.0 - moved) * previous + moved * among
     return start - start.mean(axis=0)
+
+
+def retained_neighbours(before: np.ndarray, after: np.ndarray, k: int = TRUST_NEIGHBORS) -> np.ndarray:
+    """Per point, the share of its k nearest neighbours `before` (indices, nearest first) that are
+    still among its k nearest `after`: 1 where the features kept its neighbourhood, 0 where every
+    neighbour is new."""
+    k = min(k, before.shape[1], after.shape[1])
+    hits = (before[:, :k, None] == after[:, None, :k]).any(axis=2).sum(axis=1)
+    return hits / k
 
 
 def kept_neighbours(frame: np.ndarray, feature_neighbours: np.ndarray, k: int = TRUST_NEIGHBORS) -> np.ndarray:
@@ -369,18 +408,27 @@ def _umap(z: np.ndarray, previous: np.ndarray | None, s: MapSettings) -> np.ndar
         return np.asarray(model.fit_transform(z), dtype=np.float64)
 
 
-def map_frame(z: np.ndarray, previous: np.ndarray | None, settings: MapSettings) -> np.ndarray:
+def map_frame(
+    z: np.ndarray,
+    previous: np.ndarray | None,
+    settings: MapSettings,
+    previous_neighbours: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """One frame from PCA-reduced features: laid out from the previous frame (or from PCA when
-    there is none), then centred and Procrustes-aligned onto the previous frame."""
+    there is none), then centred and Procrustes-aligned onto the previous frame. A later t-SNE
+    frame also needs the previous frame's feature neighbours (`feature_neighbours` of its
+    features), which t-SNE returns beside the frame for the next one (None for UMAP and PCA):
+    found during the layout, they cost nothing more there."""
+    neighbours = None
     if settings.method == "tsne":
-        y = _tsne(z, previous, settings)
+        y, neighbours = _tsne(z, previous, settings, previous_neighbours)
     elif settings.method == "umap":
         y = _umap(z, previous, settings)
     else:
         y = z[:, :2]
     if previous is None:
-        return y - y.mean(axis=0)
-    return procrustes_align(y, previous)
+        return y - y.mean(axis=0), neighbours
+    return procrustes_align(y, previous), neighbours
 
 
 # ---- snapshots and the cache ---------------------------------------------------------------
@@ -569,6 +617,7 @@ def compute_maps(
     coords, frames = _valid_frames(store, run_id, settings, epochs)
     if on_frame is not None:
         on_frame(len(frames), len(epochs))
+    previous_neighbours = None  # the last frame's feature neighbours, once this call has them (t-SNE)
     for epoch in epochs[len(frames) :]:
         x, fingerprint = _read_features(store, run_id, epoch, settings)
         previous = coords[-1].astype(np.float64) if coords else None
@@ -582,8 +631,11 @@ def compute_maps(
             y, trust = previous, frames[-1]["trustworthiness"]
             seconds = time.perf_counter() - t0
         else:
+            if settings.method == "tsne" and previous is not None and previous_neighbours is None:
+                before, _ = _read_features(store, run_id, frames[-1]["epoch"], settings)  # a cached frame's
+                previous_neighbours = feature_neighbours(reduce_features(before, settings.pca_dims))
             z = reduce_features(x, settings.pca_dims)
-            y = map_frame(z, previous, settings)
+            y, previous_neighbours = map_frame(z, previous, settings, previous_neighbours)
             seconds = time.perf_counter() - t0
             trust = trustworthiness(z, y)
         coords.append(y.astype(np.float32))
