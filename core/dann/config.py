@@ -55,7 +55,7 @@ PRESETS = {
     "lecture": Preset(
         summary="MNIST -> MNIST-M in 2 short epochs of 900 steps at twice the learning rate, with the paper's "
         "full lambda ramp to 1, target entropy at weight 1 and 500 map points per domain: a run to retrain while "
-        "talking (timings in BENCHMARKS.md, bench/da_lecture.py)",
+        "talking (about 40 s with its maps on the 2-core machine measured: BENCHMARKS.md, bench/da_lecture.py)",
         settings={
             "source": "mnist",
             "target": "mnistm",
