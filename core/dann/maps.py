@@ -340,8 +340,7 @@ def kept_neighbours(frame: np.ndarray, feature_neighbours: np.ndarray, k: int = 
     shows the point among its neighbours, 0 where none of them is."""
     k = min(k, len(frame) - 1, feature_neighbours.shape[1])
     shown, _ = nearest_neighbors(np.asarray(frame, dtype=np.float64), k)
-    hits = (shown[:, :, None] == feature_neighbours[:, None, :k]).any(axis=2).sum(axis=1)
-    return hits / k
+    return retained_neighbours(shown, feature_neighbours, k)
 
 
 def _descend(start: np.ndarray, neighbours, conditional, phases, anchor=None, strength=None) -> np.ndarray:
